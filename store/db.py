@@ -1,0 +1,482 @@
+"""The store: the only place that writes state (database, raw spool, archive folders).
+
+Order matters for the promise that nothing is lost: the raw bytes of a message are written
+durably and its row committed (outcome `pending`) before anything parses them; filing then
+writes the archive files first and commits the row's outcome last, so a crash at any point
+leaves a `pending` row that the next poll processes again from the spool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from store import schema
+from store.durable import write_durably
+from store.model import Kind, Outcome, State
+from store.names import numbered, safe_name
+
+UNSORTED_FOLDER = "_unsorted"
+QUARANTINE_FOLDER = "_quarantine"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the mailbox listing tells about one message, before its body is fetched."""
+
+    source: str
+    uidvalidity: int
+    uid: str
+    size: int
+    received_at: datetime
+    message_id: str | None = None
+    sender: str = ""
+    sender_name: str = ""
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A message whose raw bytes are in the spool, waiting to be (re)processed."""
+
+    id: int
+    received_at: datetime
+    attempts: int
+    raw_path: Path
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A message recorded as the same as an earlier one; nothing more is done with it."""
+
+    id: int
+    original: int
+
+
+@dataclass(frozen=True)
+class FileToKeep:
+    original_name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Filing:
+    """The decision about one message, ready to be recorded."""
+
+    outcome: Outcome  # FILED or UNSORTED
+    reason: str
+    unit: str | None = None
+    unit_verified: bool = False
+    deadline_id: str | None = None
+    state: State | None = None
+    kinds: tuple[Kind, ...] = ()
+    files: tuple[FileToKeep, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    original_name: str
+    stored_path: str  # relative to data_dir
+    size: int
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    uidvalidity: int
+    last_uid: int
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class Store:
+    """Database, spool and archive under one data folder."""
+
+    def __init__(self, data_dir: Path, db_url: str, clock: Callable[[], datetime]) -> None:
+        self.data_dir = data_dir
+        self.archive_dir = data_dir / "archive"
+        self.spool_dir = data_dir / "raw"
+        self._clock = clock
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(db_url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        schema.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- what has been seen ------------------------------------------------------------------
+
+    def checkpoint(self, source: str) -> Checkpoint | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.checkpoints).where(schema.checkpoints.c.source == source)
+            ).first()
+        return Checkpoint(row.uidvalidity, row.last_uid) if row else None
+
+    def advance_checkpoint(self, source: str, uidvalidity: int, uid: int) -> None:
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(schema.checkpoints).where(schema.checkpoints.c.source == source)
+            ).first()
+            if current is None:
+                conn.execute(
+                    insert(schema.checkpoints).values(
+                        source=source, uidvalidity=uidvalidity, last_uid=uid
+                    )
+                )
+            elif current.uidvalidity != uidvalidity or uid > current.last_uid:
+                conn.execute(
+                    update(schema.checkpoints)
+                    .where(schema.checkpoints.c.source == source)
+                    .values(uidvalidity=uidvalidity, last_uid=uid)
+                )
+
+    def known_uids(self, source: str, uidvalidity: int) -> set[str]:
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.uid).where(m.source == source, m.uidvalidity == uidvalidity)
+            )
+            return {r.uid for r in rows}
+
+    def is_recorded(self, seen: Seen) -> bool:
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(m.id).where(
+                    m.source == seen.source, m.uidvalidity == seen.uidvalidity, m.uid == seen.uid
+                )
+            ).first()
+        return row is not None
+
+    def original_of(self, message_id: str | None, sha256: str | None = None) -> int | None:
+        """The first recorded message with this Message-ID or these raw bytes, if any."""
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            for column, value in ((m.message_id, message_id), (m.sha256, sha256)):
+                if value:
+                    row = conn.execute(
+                        select(m.id)
+                        .where(column == value, m.outcome != Outcome.DUPLICATE)
+                        .order_by(m.id)
+                    ).first()
+                    if row:
+                        return int(row.id)
+        return None
+
+    def record_seen(
+        self, seen: Seen, outcome: Outcome, reason: str, duplicate_of: int | None = None
+    ) -> int:
+        """Record a message whose body is not kept: not a report, too large, or a duplicate."""
+        return self._insert(seen, outcome=outcome, reason=reason, duplicate_of=duplicate_of)
+
+    def keep_raw(self, seen: Seen, raw: bytes) -> Kept | Duplicate:
+        """Spool the raw bytes durably and record the message as pending.
+
+        Identical bytes kept before (the same mail in another folder or under another UID)
+        are recorded as a duplicate of the first instead.
+        """
+        digest = hashlib.sha256(raw).hexdigest()
+        original = self.original_of(None, digest)
+        if original is not None:
+            row = self._insert(
+                seen,
+                outcome=Outcome.DUPLICATE,
+                reason=f"与 #{original} 内容完全相同",
+                duplicate_of=original,
+                sha256=digest,
+            )
+            return Duplicate(row, original)
+        relative = Path("raw") / digest[:2] / f"{digest}.eml"
+        write_durably(self.data_dir / relative, raw)
+        row = self._insert(
+            seen, outcome=Outcome.PENDING, reason="", sha256=digest, raw_path=str(relative)
+        )
+        return Kept(row, seen.received_at, 0, self.data_dir / relative)
+
+    def _insert(self, seen: Seen, **values: Any) -> int:
+        now = _iso(self._clock())
+        with self.engine.begin() as conn:
+            try:
+                result = conn.execute(
+                    insert(schema.messages).values(
+                        source=seen.source,
+                        uidvalidity=seen.uidvalidity,
+                        uid=seen.uid,
+                        message_id=seen.message_id,
+                        size=seen.size,
+                        received_at=_iso(seen.received_at),
+                        sender=seen.sender,
+                        sender_name=seen.sender_name,
+                        subject=seen.subject,
+                        seen_at=now,
+                        updated_at=now,
+                        **values,
+                    )
+                )
+            except IntegrityError:
+                # Recorded already (a crash after the insert, before the checkpoint moved).
+                conn.rollback()
+                return self._id_of(seen)
+            return int(result.inserted_primary_key[0])
+
+    def _id_of(self, seen: Seen) -> int:
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(m.id).where(
+                        m.source == seen.source,
+                        m.uidvalidity == seen.uidvalidity,
+                        m.uid == seen.uid,
+                    )
+                ).scalar_one()
+            )
+
+    # --- processing ----------------------------------------------------------------------------
+
+    def pending(self) -> list[Kept]:
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.id, m.received_at, m.attempts, m.raw_path)
+                .where(m.outcome == Outcome.PENDING)
+                .order_by(m.id)
+            ).all()
+        return [
+            Kept(r.id, from_iso(r.received_at), r.attempts, self.data_dir / r.raw_path)
+            for r in rows
+        ]
+
+    def begin_attempt(self, message: int) -> int:
+        """Count one more processing attempt before it starts, so a crash loop is noticed."""
+        m = schema.messages.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.messages)
+                .where(m.id == message)
+                .values(attempts=m.attempts + 1, updated_at=_iso(self._clock()))
+            )
+            return int(conn.execute(select(m.attempts).where(m.id == message)).scalar_one())
+
+    def note_failure(self, message: int, reason: str) -> None:
+        """Keep the message pending with the reason of its last failed attempt."""
+        self._set(message, reason=reason)
+
+    def set_aside(self, message: int, reason: str) -> str:
+        """Quarantine a message: a copy of its raw bytes goes to archive/_quarantine/."""
+        raw_path = self._raw_path(message)
+        target = self.archive_dir / QUARANTINE_FOLDER / f"{message:06d}.eml"
+        if raw_path is not None and not target.exists():
+            write_durably(target, (self.data_dir / raw_path).read_bytes())
+        self._set(message, outcome=Outcome.QUARANTINED, reason=reason)
+        return str(target.relative_to(self.data_dir))
+
+    def file(self, message: int, filing: Filing) -> list[StoredFile]:
+        """Write the message's files to its archive folder, then record the decision."""
+        if filing.outcome == Outcome.FILED and filing.unit and filing.deadline_id:
+            folder = self.archive_dir / safe_name(filing.unit) / safe_name(filing.deadline_id)
+        else:
+            folder = self.archive_dir / UNSORTED_FOLDER / f"{message:06d}"
+        stored = [self._keep_file(folder, f) for f in filing.files]
+        with self.engine.begin() as conn:
+            conn.execute(schema.files.delete().where(schema.files.c.message == message))
+            for original, kept in zip(filing.files, stored, strict=True):
+                conn.execute(
+                    insert(schema.files).values(
+                        message=message,
+                        original_name=original.original_name,
+                        stored_path=kept.stored_path,
+                        sha256=hashlib.sha256(original.data).hexdigest(),
+                        size=kept.size,
+                        content_type=original.content_type,
+                    )
+                )
+            conn.execute(
+                update(schema.messages)
+                .where(schema.messages.c.id == message)
+                .values(
+                    outcome=filing.outcome,
+                    reason=filing.reason,
+                    unit=filing.unit,
+                    unit_verified=filing.unit_verified,
+                    deadline_id=filing.deadline_id,
+                    state=filing.state,
+                    kinds=",".join(filing.kinds),
+                    updated_at=_iso(self._clock()),
+                )
+            )
+        return stored
+
+    def _keep_file(self, folder: Path, keep: FileToKeep) -> StoredFile:
+        """Store a file once per folder: the same bytes under any name reuse the stored copy."""
+        digest = hashlib.sha256(keep.data).hexdigest()
+        existing = self._stored_with_hash(folder, digest)
+        if existing is None:
+            name = safe_name(keep.original_name)
+            n = 1
+            while True:
+                candidate = folder / (name if n == 1 else numbered(name, n))
+                if not candidate.exists():
+                    write_durably(candidate, keep.data)
+                    existing = candidate
+                    break
+                if _sha256_of(candidate) == digest:  # written before a crash, not yet recorded
+                    existing = candidate
+                    break
+                n += 1
+        return StoredFile(
+            keep.original_name, str(existing.relative_to(self.data_dir)), len(keep.data)
+        )
+
+    def _stored_with_hash(self, folder: Path, digest: str) -> Path | None:
+        prefix = str(folder.relative_to(self.data_dir)) + os.sep
+        f = schema.files.c
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(f.stored_path).where(f.sha256 == digest)):
+                path = self.data_dir / row.stored_path
+                if row.stored_path.startswith(prefix) and path.exists():
+                    return path
+        return None
+
+    def _raw_path(self, message: int) -> str | None:
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            value = conn.execute(select(m.raw_path).where(m.id == message)).scalar_one()
+        return str(value) if value else None
+
+    def _set(self, message: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.messages)
+                .where(schema.messages.c.id == message)
+                .values(updated_at=_iso(self._clock()), **values)
+            )
+
+    # --- senders -------------------------------------------------------------------------------
+
+    def learned_senders(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {r.address: r.unit for r in conn.execute(select(schema.senders))}
+
+    def learn_sender(self, address: str, unit: str, message: int | None) -> None:
+        address = address.strip().lower()
+        with self.engine.begin() as conn:
+            conn.execute(schema.senders.delete().where(schema.senders.c.address == address))
+            conn.execute(
+                insert(schema.senders).values(address=address, unit=unit, learned_from=message)
+            )
+
+    # --- liveness ------------------------------------------------------------------------------
+
+    def poll_started(self, source: str) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(schema.polls).values(source=source, started_at=_iso(self._clock()))
+            )
+            return int(result.inserted_primary_key[0])
+
+    def poll_finished(self, poll: int, error: str | None, fetched: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.polls)
+                .where(schema.polls.c.id == poll)
+                .values(
+                    finished_at=_iso(self._clock()),
+                    ok=error is None,
+                    error=error,
+                    fetched=fetched,
+                )
+            )
+
+    def deadlines_on_file(self) -> dict[str, set[str]]:
+        """Unit -> the deadline ids it has a filed submission for."""
+        m = schema.messages.c
+        on_file: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.unit, m.deadline_id)
+                .where(m.outcome == Outcome.FILED, m.deadline_id.is_not(None))
+                .distinct()
+            )
+            for row in rows:
+                on_file.setdefault(row.unit, set()).add(row.deadline_id)
+        return on_file
+
+    # --- reading for status ------------------------------------------------------------------
+
+    def messages(self, outcomes: Iterable[Outcome] | None = None) -> Sequence[Any]:
+        m = schema.messages.c
+        query = select(schema.messages).order_by(m.received_at, m.id)
+        if outcomes is not None:
+            query = query.where(m.outcome.in_([str(o) for o in outcomes]))
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def files_of(self, messages: Iterable[int]) -> dict[int, list[Any]]:
+        ids = list(messages)
+        found: dict[int, list[Any]] = {i: [] for i in ids}
+        if not ids:
+            return found
+        f = schema.files.c
+        with self.engine.connect() as conn:
+            for row in conn.execute(
+                select(schema.files).where(f.message.in_(ids)).order_by(f.id)
+            ):
+                found[row.message].append(row)
+        return found
+
+    def outcome_counts(self) -> dict[Outcome, int]:
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(m.outcome, func.count()).group_by(m.outcome)).all()
+        return {Outcome(r[0]): int(r[1]) for r in rows}
+
+    def last_polls(self, source: str) -> tuple[Any | None, Any | None]:
+        """The last successful poll and the last failed one, for liveness."""
+        p = schema.polls.c
+        with self.engine.connect() as conn:
+            ok = conn.execute(
+                select(schema.polls)
+                .where(p.source == source, p.ok.is_(True))
+                .order_by(p.id.desc())
+            ).first()
+            failed = conn.execute(
+                select(schema.polls)
+                .where(p.source == source, p.ok.is_(False))
+                .order_by(p.id.desc())
+            ).first()
+        return ok, failed
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a committed outcome survives a power cut
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

@@ -1,0 +1,98 @@
+"""The database tables (SQLAlchemy Core). Times are stored as ISO-8601 text in UTC."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row for every message the poll has seen, fetched or not. (source, uidvalidity, uid) is the
+# mailbox's own identity of it; message_id and sha256 find the same mail arriving again by
+# another way (a second folder, a UIDVALIDITY change).
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("uidvalidity", Integer, nullable=False),
+    Column("uid", Text, nullable=False),
+    Column("message_id", Text),
+    Column("sha256", Text),
+    Column("size", Integer, nullable=False),
+    Column("received_at", Text, nullable=False),
+    Column("sender", Text, nullable=False, default=""),
+    Column("sender_name", Text, nullable=False, default=""),
+    Column("subject", Text, nullable=False, default=""),
+    Column("raw_path", Text),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("unit", Text),
+    Column("unit_verified", Boolean, nullable=False, default=False),
+    Column("deadline_id", Text),
+    Column("state", Text),
+    Column("kinds", Text, nullable=False, default=""),
+    Column("duplicate_of", Integer, ForeignKey("messages.id")),
+    Column("seen_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    UniqueConstraint("source", "uidvalidity", "uid", name="uq_messages_mailbox_identity"),
+)
+Index("ix_messages_message_id", messages.c.message_id)
+Index("ix_messages_sha256", messages.c.sha256)
+Index("ix_messages_outcome", messages.c.outcome)
+Index("ix_messages_unit_deadline", messages.c.unit, messages.c.deadline_id)
+
+# Every file a message brought, where it was filed, and the name the sender gave it.
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("original_name", Text, nullable=False),
+    Column("stored_path", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content_type", Text, nullable=False),
+)
+Index("ix_files_message", files.c.message)
+
+# The highest UID processed per IMAP folder and UIDVALIDITY (126.com has no UIDNEXT in STATUS).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("uidvalidity", Integer, nullable=False),
+    Column("last_uid", Integer, nullable=False),
+)
+
+# Sender addresses learned for a unit (from its liaison form); config's addresses come on top.
+senders = Table(
+    "senders",
+    metadata,
+    Column("address", Text, primary_key=True),
+    Column("unit", Text, nullable=False),
+    Column("learned_from", Integer, ForeignKey("messages.id")),
+)
+
+# One row per poll attempt: liveness for `status` and the "failing for long" warning.
+polls = Table(
+    "polls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("started_at", Text, nullable=False),
+    Column("finished_at", Text),
+    Column("ok", Boolean),
+    Column("error", Text),
+    Column("fetched", Integer, nullable=False, default=0),
+)
