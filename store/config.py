@@ -7,13 +7,22 @@ never in the file, only the names of the environment variables that hold them.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time
+import re
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from store.model import BaosongError, Campaign, Deadline, Kind, Unit
 
@@ -125,6 +134,98 @@ class UnitConfig(_Strict):
         return tuple(a.strip().lower() for a in value)
 
 
+_SPAN_PART = re.compile(r"(\d+)([dhm])")
+_SPAN_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _span(value: object) -> object:
+    """'10m', '2h', '1d', '1h30m' -> timedelta; anything else is left to pydantic."""
+    if not isinstance(value, str):
+        return value
+    text = value.replace(" ", "").lower()
+    parts = _SPAN_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} 不是时长，应写作 10m、2h、1d 或 1h30m")
+    span = timedelta()
+    for number, unit in parts:
+        span += timedelta(**{_SPAN_UNITS[unit]: int(number)})
+    return span
+
+
+def _clock_time(value: object) -> object:
+    """YAML 1.1 reads an unquoted 10:00 as the integer 600 (base 60): take it back as 10:00."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 24 * 60:
+            raise ValueError(f"{value!r} 不是时刻，请加引号写作 \"10:00\"")
+        return time(*divmod(value, 60))
+    return value
+
+
+Span = Annotated[timedelta, BeforeValidator(_span)]
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
+class ReminderStage(_Strict):
+    """When one reminder goes out, relative to a deadline, in the campaign's time zone.
+
+    Exactly one of: `before: 2h` / `after: 10m` (a span before or after the due moment), or
+    `before_days: 1` / `after_days: 1` with `at: "10:00"` (a clock time so many calendar days
+    before or after the due date).
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    before: Span | None = None
+    after: Span | None = None
+    before_days: int | None = Field(default=None, ge=0)
+    after_days: int | None = Field(default=None, ge=0)
+    at: ClockTime | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ReminderStage:
+        rules = ("before", "after", "before_days", "after_days")
+        chosen = [k for k in rules if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("提醒时点须且只能设置 before、after、before_days、after_days 其中之一")
+        by_days = chosen[0].endswith("_days")
+        if by_days and self.at is None:
+            raise ValueError(f"{chosen[0]} 须同时设置 at（时刻，如 \"10:00\"）")
+        if not by_days and self.at is not None:
+            raise ValueError("at 只能与 before_days 或 after_days 一起使用")
+        return self
+
+    @property
+    def before_deadline(self) -> bool:
+        return self.before is not None or self.before_days is not None
+
+
+DEFAULT_REMINDERS = (
+    ReminderStage(id="eve", before_days=1, at=time(10, 0)),
+    ReminderStage(id="two-hours", before=timedelta(hours=2)),
+    ReminderStage(id="overdue", after=timedelta(minutes=10)),
+    ReminderStage(id="next-morning", after_days=1, at=time(9, 0)),
+)
+
+
+class NotifyConfig(_Strict):
+    """What baosong sends: acknowledgments, reminders, the digest, and how fast."""
+
+    throttle_per_minute: float = Field(default=20, gt=0)
+    per_address_per_hour: int = Field(default=5, ge=1)  # acks to one address: a loop breaker
+    retry_for: Span = timedelta(days=2)  # temporary (4xx) failures after this become failures
+    templates_dir: Path | None = None  # templates here override the built-in ones by name
+    contact: str = "联系人 郝大冰，电话 0359-6380232，邮箱 ycjjyxk@126.com"
+    reminders: tuple[ReminderStage, ...] = DEFAULT_REMINDERS
+    digest_after: Span = timedelta(hours=2)
+
+    @field_validator("reminders")
+    @classmethod
+    def _unique_stages(cls, value: tuple[ReminderStage, ...]) -> tuple[ReminderStage, ...]:
+        ids = [s.id for s in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError("reminders 中的 id 有重复")
+        return value
+
+
 class Settings(_Strict):
     campaign: CampaignConfig
     mailbox: MailboxConfig
@@ -133,6 +234,7 @@ class Settings(_Strict):
     units: Annotated[tuple[UnitConfig, ...], Field(min_length=1)]
     data_dir: Path = Path("data")
     database_url: str | None = None
+    notify: NotifyConfig = NotifyConfig()
 
     @model_validator(mode="after")
     def _unique_units(self) -> Settings:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import CursorResult, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from store import schema
@@ -120,6 +120,15 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def sweep_temporary(self) -> int:
+        """Remove half-written files a killed process left behind; call under the poll lock."""
+        swept = 0
+        for folder in (self.spool_dir, self.archive_dir):
+            for leftover in folder.rglob(".tmp-*") if folder.exists() else ():
+                leftover.unlink(missing_ok=True)
+                swept += 1
+        return swept
+
     # --- what has been seen ------------------------------------------------------------------
 
     def checkpoint(self, source: str) -> Checkpoint | None:
@@ -212,29 +221,26 @@ class Store:
 
     def _insert(self, seen: Seen, **values: Any) -> int:
         now = _iso(self._clock())
-        with self.engine.begin() as conn:
-            try:
-                result = conn.execute(
-                    insert(schema.messages).values(
-                        source=seen.source,
-                        uidvalidity=seen.uidvalidity,
-                        uid=seen.uid,
-                        message_id=seen.message_id,
-                        size=seen.size,
-                        received_at=_iso(seen.received_at),
-                        sender=seen.sender,
-                        sender_name=seen.sender_name,
-                        subject=seen.subject,
-                        seen_at=now,
-                        updated_at=now,
-                        **values,
-                    )
-                )
-            except IntegrityError:
-                # Recorded already (a crash after the insert, before the checkpoint moved).
-                conn.rollback()
-                return self._id_of(seen)
-            return int(result.inserted_primary_key[0])
+        row = dict(
+            source=seen.source,
+            uidvalidity=seen.uidvalidity,
+            uid=seen.uid,
+            message_id=seen.message_id,
+            size=seen.size,
+            received_at=_iso(seen.received_at),
+            sender=seen.sender,
+            sender_name=seen.sender_name,
+            subject=seen.subject,
+            seen_at=now,
+            updated_at=now,
+            **values,
+        )
+        try:
+            with self.engine.begin() as conn:
+                return _new_id(conn.execute(insert(schema.messages).values(**row)))
+        except IntegrityError:
+            # Recorded already (a crash after the insert, before the checkpoint moved).
+            return self._id_of(seen)
 
     def _id_of(self, seen: Seen) -> int:
         m = schema.messages.c
@@ -350,7 +356,7 @@ class Store:
         f = schema.files.c
         with self.engine.connect() as conn:
             for row in conn.execute(select(f.stored_path).where(f.sha256 == digest)):
-                path = self.data_dir / row.stored_path
+                path: Path = self.data_dir / row.stored_path
                 if row.stored_path.startswith(prefix) and path.exists():
                     return path
         return None
@@ -390,7 +396,7 @@ class Store:
             result = conn.execute(
                 insert(schema.polls).values(source=source, started_at=_iso(self._clock()))
             )
-            return int(result.inserted_primary_key[0])
+            return _new_id(result)
 
     def poll_finished(self, poll: int, error: str | None, fetched: int) -> None:
         with self.engine.begin() as conn:
@@ -463,6 +469,12 @@ class Store:
                 .order_by(p.id.desc())
             ).first()
         return ok, failed
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _sha256_of(path: Path) -> str:

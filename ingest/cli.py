@@ -1,0 +1,211 @@
+"""The `baosong` command line: thin commands that parse options, call one function, and turn
+our errors into a message a clerk can act on (exit 1: the work failed; exit 2: bad usage/config).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ingest.context import Context
+from ingest.cycle import poll as run_poll
+from ingest.progress import Progress
+from ingest.sources import ImapSource, open_source
+from ingest.views import status_json, status_table
+from notify.smtp import smtp_session
+from store.config import ConfigError, Settings, load_settings
+from store.lock import LockHeld
+from store.model import BaosongError
+from store.status import load_status
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            ctx.find_root().meta[key] = value
+
+    return callback
+
+
+def common_options(command: F) -> F:
+    """--config and --now, accepted before or after the command name."""
+    command = click.option(
+        "--now",
+        metavar="ISO-8601",
+        expose_value=False,
+        callback=_remember("now"),
+        help="Act as if it were this moment (e.g. 2023-06-07T13:00); default: the real clock.",
+    )(command)
+    command = click.option(
+        "--config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        expose_value=False,
+        callback=_remember("config"),
+        help="config.yaml to use (default ./config.yaml, then $BAOSONG_CONFIG).",
+    )(command)
+    return command
+
+
+def _config_path(ctx: click.Context) -> Path:
+    given = ctx.find_root().meta.get("config")
+    if given is not None:
+        return Path(given)
+    default = Path("config.yaml")
+    if not default.exists() and os.environ.get("BAOSONG_CONFIG"):
+        return Path(os.environ["BAOSONG_CONFIG"])
+    return default
+
+
+def _clock(ctx: click.Context, settings: Settings) -> Callable[[], datetime]:
+    text = ctx.find_root().meta.get("now")
+    if text is None:
+        return lambda: datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} 不是 ISO-8601 时间，例如 2023-06-07T13:00", param_hint="--now"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.campaign_model().timezone)
+    return lambda: moment
+
+
+def _setup_debug_log(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(data_dir / "debug.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for noisy in ("imapclient", "sqlalchemy", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+def with_context(command: Callable[..., int | None]) -> Callable[..., None]:
+    """Load the config, build the Context, and map our errors to exit statuses."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        ctx = click.get_current_context()
+        try:
+            settings = load_settings(_config_path(ctx))
+        except ConfigError as exc:
+            click.echo(f"配置错误：{exc}", err=True)
+            ctx.exit(2)
+        _setup_debug_log(settings.data_dir)
+        context = Context.build(settings, _clock(ctx, settings))
+        try:
+            code = command(context, *args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"配置错误：{exc}", err=True)
+            ctx.exit(2)
+        except BaosongError as exc:
+            logging.getLogger(__name__).debug("command failed", exc_info=True)
+            click.echo(f"失败：{exc}", err=True)
+            ctx.exit(1)
+        finally:
+            context.close()
+        ctx.exit(code or 0)
+
+    return wrapper
+
+
+@click.group(help="报送 baosong: collects the reports units e-mail in, files them, chases the late.")
+@common_options
+def cli() -> None:
+    pass
+
+
+@cli.command(help="One poll cycle: fetch new mail, keep it, parse it, file it.\n\n"
+             "Example: baosong poll --now 2023-06-07T13:00")
+@common_options
+@with_context
+def poll(ctx: Context) -> None:
+    try:
+        report = run_poll(ctx, Progress())
+    except LockHeld as exc:
+        click.echo(str(exc), err=True)
+        return
+    click.echo(f"收取完成：{report.summary()}")
+    click.echo(f"操作日志：{ctx.oplog.path}")
+
+
+@cli.command(help="Who sent what for each deadline: 按时/逾期/未报/未到期.\n\n"
+             "Example: baosong status --deadline week-1 --json")
+@click.option("--deadline", "deadline_id", help="Only this deadline (id from config.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@common_options
+@with_context
+def status(ctx: Context, deadline_id: str | None, as_json: bool) -> None:
+    source_key = _source_key(ctx)
+    result = load_status(ctx.store, ctx.campaign, ctx.clock(), source_key)
+    zone = ctx.campaign.timezone
+    only = None
+    if deadline_id is not None:
+        wanted = ctx.campaign.deadline(deadline_id)
+        only = next(d for d in result.deadlines if d.deadline.id == wanted.id)
+    if as_json:
+        data = status_json(result, zone)
+        if only is not None:
+            data["deadlines"] = [d for d in data["deadlines"] if d["id"] == deadline_id]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+    else:
+        click.echo(status_table(result, zone, only))
+
+
+@cli.command("check-config", help="Validate config.yaml and try the IMAP and SMTP logins.\n\n"
+             "Example: BAOSONG_IMAP_PASSWORD=... BAOSONG_SMTP_PASSWORD=... baosong check-config")
+@common_options
+@with_context
+def check_config(ctx: Context) -> int:
+    settings = ctx.settings
+    click.echo(f"配置文件有效：{len(ctx.campaign.units)} 个单位，{len(ctx.campaign.deadlines)} 个报送节点")
+    failures = 0
+    mailbox = settings.mailbox
+    if mailbox.host is None:
+        click.echo(f"收件：本地文件夹 {mailbox.maildir or mailbox.eml_dir}")
+    else:
+        try:
+            with ImapSource(mailbox) as source:
+                click.echo(
+                    f"收件：已登录 {mailbox.host}，已发送 ID，已只读打开 {mailbox.folder}"
+                    f"（UIDVALIDITY {source.uidvalidity}）"
+                )
+        except ConfigError:
+            raise
+        except BaosongError as exc:
+            failures += 1
+            click.echo(f"收件：失败：{exc}", err=True)
+    smtp = settings.smtp
+    if smtp.host is None:
+        click.echo(f"发件：写入文件夹 {smtp.outbox_dir}（不实际发送）")
+    else:
+        try:
+            with smtp_session(smtp):
+                click.echo(f"发件：已登录 {smtp.host}:{smtp.port}")
+        except ConfigError:
+            raise
+        except BaosongError as exc:
+            failures += 1
+            click.echo(f"发件：失败：{exc}", err=True)
+    return 1 if failures else 0
+
+
+def _source_key(ctx: Context) -> str:
+    return open_source(ctx.settings.mailbox).key
+
+
+def main() -> None:
+    cli.main(prog_name="baosong")
+

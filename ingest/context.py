@@ -1,0 +1,42 @@
+"""Everything one run of a command works with, built once from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from store.config import Settings
+from store.db import Store
+from store.model import Campaign
+from store.oplog import OperatorLog
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    campaign: Campaign
+    store: Store
+    oplog: OperatorLog
+    clock: Callable[[], datetime]  # `--now` when given, else the real clock
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Callable[[], datetime]) -> Context:
+        campaign = settings.campaign_model()
+        data_dir = settings.data_dir
+        return cls(
+            settings=settings,
+            campaign=campaign,
+            store=Store(data_dir, settings.db_url, clock),
+            oplog=OperatorLog(data_dir / "operator.log", clock, campaign.timezone),
+            clock=clock,
+        )
+
+    def known_senders(self) -> dict[str, str]:
+        """Sender address -> unit: the config's addresses, then those learned from forms."""
+        known = {e: u.name for u in self.campaign.units for e in u.emails}
+        known.update(self.store.learned_senders())
+        return known
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,272 @@
+"""The poll cycle: fetch → keep → parse → file. The scheduler and `baosong poll` both call
+`poll()`; everything it decides comes from parsers/, everything it writes goes through store/.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+
+from ingest.context import Context
+from ingest.progress import Progress
+from ingest.sources import Listing, MailboxError, MailSource, open_source
+from parsers import parse_envelope, parse_message
+from parsers.classify import could_be_report
+from parsers.errors import ParseError
+from parsers.message import Envelope
+from parsers.submission import Submission, read_submission
+from store.db import Duplicate, FileToKeep, Filing, Kept, Seen
+from store.lock import exclusive
+from store.model import Outcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    """What one poll did, for the closing log line and the caller."""
+
+    listed: int = 0
+    fetched: int = 0
+    filed: int = 0
+    unsorted: int = 0
+    quarantined: int = 0
+    not_report: int = 0
+    duplicate: int = 0
+    retry_later: int = 0
+
+    def count(self, outcome: Outcome) -> None:
+        name = outcome.value
+        setattr(self, name, getattr(self, name) + 1)
+
+    def summary(self) -> str:
+        labels = {
+            "listed": "新邮件",
+            "fetched": "下载",
+            "filed": "归档",
+            "unsorted": "待分拣",
+            "quarantined": "隔离",
+            "not_report": "非报送",
+            "duplicate": "重复",
+            "retry_later": "待重试",
+        }
+        return "，".join(f"{labels[f.name]} {getattr(self, f.name)}" for f in fields(self))
+
+
+def poll(ctx: Context, progress: Progress) -> PollReport:
+    """One cycle over the configured mailbox. Raises MailboxError when it cannot be read."""
+    source = open_source(ctx.settings.mailbox)
+    with exclusive(ctx.settings.data_dir / "locks", source.key):
+        run = ctx.store.poll_started(source.key)
+        report = PollReport()
+        ctx.store.sweep_temporary()
+        try:
+            _process_pending(ctx, report)
+            with source:
+                _take_new(ctx, source, report, progress)
+        except MailboxError as exc:
+            ctx.store.poll_finished(run, str(exc), report.fetched)
+            ctx.oplog.error(f"收取邮件失败：{exc}")
+            raise
+        finally:
+            progress.finish()
+        ctx.store.poll_finished(run, None, report.fetched)
+        _log_quiet_outcomes(ctx, report)
+        ctx.oplog.info(f"本次收取完成：{report.summary()}")
+        return report
+
+
+def _take_new(ctx: Context, source: MailSource, report: PollReport, progress: Progress) -> None:
+    store = ctx.store
+    checkpoint = store.checkpoint(source.key)
+    after = 0
+    if checkpoint is not None and source.numeric_uids:
+        if checkpoint.uidvalidity == source.uidvalidity:
+            after = checkpoint.last_uid
+        else:
+            ctx.oplog.warning(
+                f"邮箱文件夹的 UIDVALIDITY 已变化（{checkpoint.uidvalidity} → {source.uidvalidity}），"
+                "将逐封按 Message-ID 和内容核对，已归档的邮件不会重复归档"
+            )
+    known = store.known_uids(source.key, source.uidvalidity)
+    uids = [u for u in source.candidates(after, ctx.campaign.start) if u not in known]
+    progress.start("收取邮件", len(uids))
+    now = ctx.clock()
+    for batch in _chunks(uids, ctx.settings.mailbox.batch_size):
+        for listing in source.listings(batch):
+            if listing.received_at > now:
+                # Only with --now in the past (a replay): this mail has not "arrived" yet. The
+                # checkpoint must not pass it, so a numbered mailbox stops here for this poll.
+                if source.numeric_uids:
+                    return
+                continue
+            report.listed += 1
+            _take(ctx, source, listing, report)
+            if source.numeric_uids:
+                store.advance_checkpoint(source.key, source.uidvalidity, int(listing.uid))
+            progress.advance()
+
+
+def _log_quiet_outcomes(ctx: Context, report: PollReport) -> None:
+    """One line for the many messages that are not worth a line each."""
+    if report.duplicate:
+        ctx.oplog.info(f"{report.duplicate} 封邮件与已收到的邮件相同（Message-ID 或内容一致），已记录，不再重复归档")
+    if report.not_report:
+        ctx.oplog.info(
+            f"{report.not_report} 封邮件不像报送材料（发件人未登记，也无单位名称、活动关键词或文档附件），"
+            "已登记但未下载正文；可用 baosong status 查看"
+        )
+
+
+def _take(ctx: Context, source: MailSource, listing: Listing, report: PollReport) -> None:
+    """Decide from the headers whether to fetch; fetch, keep and process if so."""
+    envelope = _envelope(listing.header)
+    seen = Seen(
+        source=source.key,
+        uidvalidity=source.uidvalidity,
+        uid=listing.uid,
+        size=listing.size,
+        received_at=listing.received_at,
+        message_id=envelope.message_id if envelope else None,
+        sender=envelope.sender if envelope else "",
+        sender_name=envelope.sender_name if envelope else "",
+        subject=envelope.subject if envelope else "",
+    )
+    store = ctx.store
+    original = store.original_of(seen.message_id)
+    if original is not None:
+        store.record_seen(seen, Outcome.DUPLICATE, f"与 #{original} 为同一封邮件（Message-ID 相同）", original)
+        report.count(Outcome.DUPLICATE)
+        return
+    cap = ctx.settings.mailbox.max_message_bytes
+    if listing.size > cap:
+        reason = (
+            f"邮件大小 {listing.size / 1048576:.1f} MB 超过上限 {cap / 1048576:.0f} MB，未下载；"
+            "请在网页邮箱中查看并手工保存附件"
+        )
+        store.record_seen(seen, Outcome.QUARANTINED, reason)
+        ctx.oplog.warning(f"{_who(seen)}「{seen.subject}」{reason}")
+        report.count(Outcome.QUARANTINED)
+        return
+    if envelope is not None and (envelope.sender or envelope.subject):
+        likely = could_be_report(
+            envelope.sender,
+            envelope.subject,
+            listing.attachment_names,
+            ctx.campaign.units,
+            ctx.known_senders(),
+        )
+        if not likely.possible:
+            store.record_seen(seen, Outcome.NOT_REPORT, likely.reason)
+            report.count(Outcome.NOT_REPORT)
+            return
+    raw = source.fetch(listing.uid)
+    report.fetched += 1
+    kept = store.keep_raw(seen, raw)
+    if isinstance(kept, Duplicate):
+        report.count(Outcome.DUPLICATE)
+        return
+    _process(ctx, kept, report, raw)
+
+
+def _envelope(header: bytes) -> Envelope | None:
+    try:
+        return parse_envelope(header)
+    except ParseError:
+        return None
+
+
+def _process_pending(ctx: Context, report: PollReport) -> None:
+    """Messages kept before a crash or a failed attempt are processed again from the spool."""
+    for kept in ctx.store.pending():
+        _process(ctx, kept, report, None)
+
+
+def _process(ctx: Context, kept: Kept, report: PollReport, raw: bytes | None) -> None:
+    """Parse and file one kept message; whatever goes wrong stays with this message."""
+    store, oplog = ctx.store, ctx.oplog
+    attempts = store.begin_attempt(kept.id)
+    limit = ctx.settings.mailbox.max_attempts
+    try:
+        message = parse_message(raw if raw is not None else kept.raw_path.read_bytes())
+    except ParseError as exc:
+        where = store.set_aside(kept.id, str(exc))
+        oplog.warning(f"邮件 #{kept.id} 无法解析：{exc}；原件已隔离到 {where}，请人工查看")
+        report.count(Outcome.QUARANTINED)
+        return
+    except OSError as exc:
+        where = store.set_aside(kept.id, f"原始邮件文件无法读取：{exc}")
+        oplog.error(f"邮件 #{kept.id} 的原始文件无法读取（{exc}），已隔离；请检查数据目录 {where}")
+        report.count(Outcome.QUARANTINED)
+        return
+    try:
+        submission = read_submission(
+            message,
+            kept.received_at,
+            ctx.campaign,
+            ctx.known_senders(),
+            store.deadlines_on_file(),
+        )
+        filing = _filing(submission)
+        stored = store.file(kept.id, filing)
+    except Exception as exc:  # one message's failure must not stop the poll
+        log.debug("processing message %s failed", kept.id, exc_info=True)
+        if attempts >= limit:
+            where = store.set_aside(kept.id, f"连续 {attempts} 次处理失败：{exc}")
+            oplog.error(f"邮件 #{kept.id} 连续 {attempts} 次处理失败（{exc}），已隔离到 {where}；详见 debug.log")
+            report.count(Outcome.QUARANTINED)
+        else:
+            store.note_failure(kept.id, str(exc))
+            oplog.warning(f"邮件 #{kept.id} 第 {attempts} 次处理失败（{exc}），下次收取时重试")
+            report.retry_later += 1
+        return
+    report.count(filing.outcome)
+    oplog.info(_filed_line(message.envelope, kept, submission, filing, len(stored)))
+
+
+def _filing(submission: Submission) -> Filing:
+    files = tuple(
+        FileToKeep(a.filename, a.content_type, a.data) for a in submission.attachments
+    )
+    unit, deadline = submission.unit, submission.deadline
+    if unit.unit is None or deadline is None or deadline.deadline is None:
+        reason = unit.reason if unit.unit is None else (deadline.reason if deadline else "")
+        return Filing(Outcome.UNSORTED, reason, kinds=submission.kinds.kinds, files=files)
+    return Filing(
+        Outcome.FILED,
+        f"{unit.reason}；{submission.kinds.reason}；{deadline.reason}",
+        unit=unit.unit,
+        unit_verified=unit.verified,
+        deadline_id=deadline.deadline.id,
+        state=deadline.state,
+        kinds=submission.kinds.kinds,
+        files=files,
+    )
+
+
+def _who(seen: Seen) -> str:
+    return f"{seen.sender_name}<{seen.sender}>" if seen.sender_name else f"<{seen.sender}>"
+
+
+def _filed_line(
+    envelope: Envelope, kept: Kept, submission: Submission, filing: Filing, n_files: int
+) -> str:
+    sender = f"{envelope.sender_name}<{envelope.sender}>" if envelope.sender_name else envelope.sender
+    head = f"收到 {sender}「{envelope.subject}」（#{kept.id}）"
+    if filing.outcome is Outcome.UNSORTED:
+        return f"{head}：{filing.reason}；{n_files} 个附件放入 archive/_unsorted/{kept.id:06d}/，请人工分拣"
+    assert submission.deadline is not None and submission.deadline.deadline is not None
+    assert submission.deadline.state is not None
+    verified = "" if filing.unit_verified else "（发件地址未登记，待核实）"
+    kinds = "、".join(k.label for k in filing.kinds) or "类别未识别"
+    extra = "；" + "；".join(submission.warnings) if submission.warnings else ""
+    return (
+        f"{head}：{filing.unit}{verified}，{submission.deadline.deadline.label}，"
+        f"{submission.deadline.state.label}；{kinds}；存档 {n_files} 个文件{extra}"
+    )
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

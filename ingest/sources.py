@@ -1,0 +1,371 @@
+"""Where mail comes from: an IMAP folder (126.com), a Maildir, or a folder of .eml files.
+
+Every source answers the same three questions: which messages might be new, what do their
+headers and attachment names say (cheaply, without the body), and what are a message's bytes.
+The poll cycle decides what to do with the answers.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SocketTimeout
+
+from parsers import attachment_names, parse_envelope, parse_message
+from parsers.errors import ParseError
+from store.config import MailboxConfig, secret
+from store.model import BaosongError
+
+log = logging.getLogger(__name__)
+
+# Static on purpose: NetEase wants an ID before SELECT; nothing personal or secret goes in it.
+IMAP_ID = {"name": "baosong", "version": "0.1", "vendor": "baosong", "support-email": "-"}
+# Just the fields the "could this be a report?" decision needs: small next to a full header.
+HEADER_FIELDS = b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE MESSAGE-ID)]"
+
+
+class MailboxError(BaosongError):
+    """The mailbox could not be reached or read; the poll ends and is tried again later."""
+
+
+class MailboxLoginError(MailboxError):
+    """The server refused the login or the ID/SELECT after it: a configuration problem."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a source tells about one message without its body."""
+
+    uid: str
+    size: int
+    received_at: datetime  # server receipt time (INTERNALDATE), timezone-aware
+    header: bytes
+    attachment_names: tuple[str, ...]
+
+
+class MailSource(Protocol):
+    key: str  # stable identity of the folder, used for checkpoints and locks
+    uidvalidity: int
+    numeric_uids: bool  # True where "after this UID" is meaningful (IMAP)
+
+    def __enter__(self) -> MailSource: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def candidates(self, after_uid: int, since: datetime) -> list[str]:
+        """UIDs (oldest first) received since `since` and, where numeric, above `after_uid`."""
+        ...
+
+    def listings(self, uids: Sequence[str]) -> list[Listing]: ...
+
+    def fetch(self, uid: str) -> bytes: ...
+
+
+def open_source(config: MailboxConfig) -> MailSource:
+    if config.maildir is not None:
+        return MaildirSource(config.maildir)
+    if config.eml_dir is not None:
+        return EmlDirSource(config.eml_dir)
+    return ImapSource(config)
+
+
+# --- IMAP -------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class ImapSource:
+    """A folder on an IMAP server, opened read-only; bodies fetched with BODY.PEEK."""
+
+    numeric_uids = True
+    RETRIES = 3
+
+    def __init__(self, config: MailboxConfig) -> None:
+        self.config = config
+        self.key = f"imap://{config.username}@{config.host}:{config.port}/{config.folder}"
+        self.uidvalidity = 0
+        self._client: IMAPClient | None = None
+
+    def __enter__(self) -> ImapSource:
+        self._connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._disconnect()
+
+    def _connect(self) -> None:
+        cfg = self.config
+        assert cfg.host is not None and cfg.username is not None  # checked by the config
+        password = secret(cfg.password_env)
+        context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        timeout = SocketTimeout(connect=min(30.0, cfg.timeout_seconds), read=cfg.timeout_seconds)
+        try:
+            client = IMAPClient(
+                cfg.host,
+                port=cfg.port,
+                ssl=cfg.tls == "implicit",
+                ssl_context=context,
+                timeout=timeout,
+            )
+        except (OSError, IMAPClientError) as exc:
+            raise MailboxError(f"无法连接邮箱服务器 {cfg.host}:{cfg.port}：{exc}") from exc
+        client.normalise_times = False  # keep INTERNALDATE's own offset
+        try:
+            if cfg.tls == "starttls":
+                client.starttls(context)
+            client.login(cfg.username, password)
+        except LoginError as exc:
+            _quietly_logout(client)
+            raise MailboxLoginError(
+                f"邮箱 {cfg.username} 登录被拒绝：请确认 {cfg.password_env} 中是网易邮箱的"
+                f"授权码（不是网页登录密码），且已在网页邮箱设置中开启 IMAP 服务。服务器答复：{_words(exc)}"
+            ) from exc
+        except (OSError, IMAPClientError) as exc:
+            _quietly_logout(client)
+            raise MailboxError(f"连接邮箱服务器 {cfg.host} 时出错：{exc}") from exc
+        try:
+            if client.has_capability("ID"):
+                client.id_(IMAP_ID)
+            selected = client.select_folder(cfg.folder, readonly=True)
+        except IMAPClientError as exc:
+            _quietly_logout(client)
+            words = _words(exc)
+            if "Unsafe Login" in words:
+                raise MailboxLoginError(
+                    "网易邮箱拒绝了访问（Unsafe Login）：客户端须在选择文件夹前发送 IMAP ID。"
+                    f"请把此问题报告给维护人员。服务器答复：{words}"
+                ) from exc
+            raise MailboxLoginError(
+                f"无法打开邮箱文件夹 {cfg.folder}：{words}。请检查 mailbox.folder 设置"
+            ) from exc
+        validity = int(selected[b"UIDVALIDITY"])
+        if self.uidvalidity and validity != self.uidvalidity:
+            _quietly_logout(client)
+            raise MailboxError(
+                f"邮箱文件夹 {cfg.folder} 的 UIDVALIDITY 在收取过程中变化，下次收取时重新核对"
+            )
+        self.uidvalidity = validity
+        self._client = client
+        log.debug("connected to %s, UIDVALIDITY %s", self.key, validity)
+
+    def _disconnect(self) -> None:
+        if self._client is not None:
+            _quietly_logout(self._client)
+            self._client = None
+
+    def _with_retry(self, what: Callable[[IMAPClient], T]) -> T:
+        """Run an IMAP exchange, reconnecting with backoff when the connection drops."""
+        for attempt in range(self.RETRIES + 1):
+            if self._client is None:
+                self._connect()
+            assert self._client is not None
+            try:
+                return what(self._client)
+            except (OSError, IMAPClient.AbortError, ssl.SSLError) as exc:
+                log.debug("IMAP connection lost (%s), attempt %d", exc, attempt + 1)
+                self._disconnect()
+                if attempt == self.RETRIES:
+                    raise MailboxError(f"与邮箱服务器的连接多次中断：{exc}") from exc
+                time.sleep(min(2**attempt, 30))
+            except IMAPClientError as exc:
+                raise MailboxError(f"邮箱服务器返回错误：{_words(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    def candidates(self, after_uid: int, since: datetime) -> list[str]:
+        criteria: list[Any] = ["UID", f"{after_uid + 1}:*", "SINCE", since.date()]
+        uids = self._with_retry(lambda c: c.search(criteria))
+        # `n+1:*` returns the last message even when none is newer: drop what is not above n.
+        return [str(u) for u in sorted(int(u) for u in uids) if u > after_uid]
+
+    def listings(self, uids: Sequence[str]) -> list[Listing]:
+        wanted = [int(u) for u in uids]
+        items = [HEADER_FIELDS, b"BODYSTRUCTURE", b"RFC822.SIZE", b"INTERNALDATE"]
+        data = self._with_retry(lambda c: c.fetch(wanted, items))
+        found = []
+        for uid in wanted:
+            entry = data.get(uid)
+            if entry is None:  # expunged between SEARCH and FETCH
+                continue
+            header = next(
+                (v for k, v in entry.items() if k.startswith(b"BODY[HEADER")), b""
+            )
+            found.append(
+                Listing(
+                    uid=str(uid),
+                    size=int(entry[b"RFC822.SIZE"]),
+                    received_at=_aware(entry[b"INTERNALDATE"]),
+                    header=bytes(header or b""),
+                    attachment_names=attachment_names(entry.get(b"BODYSTRUCTURE")),
+                )
+            )
+        return found
+
+    def fetch(self, uid: str) -> bytes:
+        number = int(uid)
+        data = self._with_retry(lambda c: c.fetch([number], [b"BODY.PEEK[]"]))
+        if number not in data:
+            raise MailboxError(f"邮件 UID {uid} 在收取时已不在邮箱中")
+        return bytes(data[number][b"BODY[]"])
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _words(exc: BaseException) -> str:
+    text = str(exc)
+    return text[2:-1] if text.startswith(("b'", 'b"')) else text
+
+
+def _quietly_logout(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except (TimeoutError, OSError, IMAPClientError):
+        log.debug("logout failed; connection dropped", exc_info=True)
+
+
+# --- local folders ----------------------------------------------------------------------------
+
+
+class _LocalFolder(abc.ABC):
+    """Mail kept as one file per message: its identity is its path inside the folder."""
+
+    numeric_uids = False
+    uidvalidity = 0
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.root = root
+        self.key = f"{kind}:{root.resolve()}"
+        self._listed: dict[str, Listing] = {}
+
+    def __enter__(self) -> _LocalFolder:
+        if not self.root.is_dir():
+            raise MailboxError(f"邮件文件夹 {self.root} 不存在，请检查 mailbox 设置")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._listed.clear()
+
+    @abc.abstractmethod
+    def _files(self) -> list[Path]:
+        """Every message file in the folder."""
+
+    def _uid(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def candidates(self, after_uid: int, since: datetime) -> list[str]:
+        found = []
+        for path in self._files():
+            raw = path.read_bytes()
+            listing = Listing(
+                uid=self._uid(path),
+                size=len(raw),
+                received_at=_receipt_time(raw, path),
+                header=raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0],
+                attachment_names=_names_in(raw),
+            )
+            if listing.received_at >= since:
+                self._listed[listing.uid] = listing
+                found.append(listing)
+        found.sort(key=lambda item: (item.received_at, item.uid))
+        return [item.uid for item in found]
+
+    def listings(self, uids: Sequence[str]) -> list[Listing]:
+        return [self._listed[u] for u in uids if u in self._listed]
+
+    def fetch(self, uid: str) -> bytes:
+        path = self._path(uid)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise MailboxError(f"无法读取邮件文件 {path}：{exc}") from exc
+
+    def _path(self, uid: str) -> Path:
+        return self.root / uid
+
+
+class MaildirSource(_LocalFolder):
+    """A Maildir (new/ and cur/); a message keeps its identity when it moves from new to cur."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, "maildir")
+        self._paths: dict[str, Path] = {}
+
+    def _files(self) -> list[Path]:
+        paths = [p for sub in ("new", "cur") for p in sorted((self.root / sub).glob("*"))]
+        self._paths = {self._uid(p): p for p in paths if p.is_file()}
+        return list(self._paths.values())
+
+    def _uid(self, path: Path) -> str:
+        return path.name.split(":2,", 1)[0]
+
+    def _path(self, uid: str) -> Path:
+        return self._paths[uid]
+
+
+class EmlDirSource(_LocalFolder):
+    """A folder (and its subfolders) of .eml files, as saved from a mail client."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, "eml")
+
+    def _files(self) -> list[Path]:
+        return sorted(p for p in self.root.rglob("*.eml") if p.is_file())
+
+
+def _receipt_time(raw: bytes, path: Path) -> datetime:
+    """INTERFACE.md: the topmost Received header, then Date, then the file's mtime."""
+    try:
+        envelope = parse_envelope(raw)
+    except ParseError:
+        envelope = None
+    if envelope is not None:
+        for moment in (envelope.received_at, envelope.date):
+            if moment is not None:
+                return moment
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+def _names_in(raw: bytes) -> tuple[str, ...]:
+    try:
+        return tuple(a.filename for a in parse_message(raw).attachments)
+    except ParseError:
+        return ()
+
+
+__all__ = [
+    "EmlDirSource",
+    "ImapSource",
+    "Listing",
+    "MailSource",
+    "MailboxError",
+    "MailboxLoginError",
+    "MaildirSource",
+    "open_source",
+]
