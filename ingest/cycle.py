@@ -68,13 +68,35 @@ def poll(ctx: Context, progress: Progress) -> PollReport:
         except MailboxError as exc:
             ctx.store.poll_finished(run, str(exc), report.fetched)
             ctx.oplog.error(f"收取邮件失败：{exc}")
+            _alarm_if_down_long(ctx, source.key)
             raise
         finally:
             progress.finish()
+        _say_recovered(ctx, source.key)
         ctx.store.poll_finished(run, None, report.fetched)
         _log_quiet_outcomes(ctx, report)
         ctx.oplog.info(f"本次收取完成：{report.summary()}")
         return report
+
+
+def _alarm_if_down_long(ctx: Context, source: str) -> None:
+    """Say once, loudly, when the mailbox has failed for longer than the configured time."""
+    failing = ctx.store.failing_since(source)
+    if failing is None:
+        return
+    streak, since = failing
+    minutes = (ctx.clock() - since).total_seconds() / 60
+    if minutes >= ctx.settings.mailbox.alarm_after_minutes and ctx.store.give_notice(f"down:{streak}"):
+        ctx.oplog.error(
+            f"【注意】邮箱自 {ctx.campaign.local(since):%m-%d %H:%M} 起已连续 {minutes / 60:.1f} 小时无法收取，"
+            "各单位的报送可能无人处理；请检查网络、授权码和 baosong check-config 的结果"
+        )
+
+
+def _say_recovered(ctx: Context, source: str) -> None:
+    failing = ctx.store.failing_since(source)
+    if failing is not None and ctx.store.notice_given(f"down:{failing[0]}"):
+        ctx.oplog.info("邮箱已恢复收取")
 
 
 def _take_new(ctx: Context, source: MailSource, report: PollReport, progress: Progress) -> None:

@@ -425,6 +425,40 @@ class Store:
                 on_file.setdefault(row.unit, set()).add(row.deadline_id)
         return on_file
 
+    def failing_since(self, source: str) -> tuple[int, datetime] | None:
+        """The first failed poll after the last successful one (id, start), if polls fail now."""
+        p = schema.polls.c
+        with self.engine.connect() as conn:
+            last_ok = conn.execute(
+                select(func.max(p.id)).where(p.source == source, p.ok.is_(True))
+            ).scalar()
+            first_failure = conn.execute(
+                select(p.id, p.started_at)
+                .where(p.source == source, p.ok.is_(False), p.id > (last_ok or 0))
+                .order_by(p.id)
+            ).first()
+        if first_failure is None:
+            return None
+        return int(first_failure.id), from_iso(first_failure.started_at)
+
+    def give_notice(self, key: str) -> bool:
+        """Record that something was said; False when it had been said already."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(schema.notices).values(key=key, given_at=_iso(self._clock()))
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def notice_given(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(schema.notices.c.key).where(schema.notices.c.key == key)
+            ).first()
+        return found is not None
+
     # --- reading for status ------------------------------------------------------------------
 
     def messages(self, outcomes: Iterable[Outcome] | None = None) -> Sequence[Any]:

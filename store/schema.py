@@ -96,3 +96,11 @@ polls = Table(
     Column("error", Text),
     Column("fetched", Integer, nullable=False, default=0),
 )
+
+# Things said once to the operator (e.g. "the mailbox has been failing for hours"), by key.
+notices = Table(
+    "notices",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("given_at", Text, nullable=False),
+)
