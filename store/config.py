@@ -86,6 +86,7 @@ class MailboxConfig(_Strict):
     max_message_mb: float = Field(default=100, gt=0)
     timeout_seconds: float = Field(default=60, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    alarm_after_minutes: float = Field(default=120, gt=0)  # say loudly once when failing longer
 
     @model_validator(mode="after")
     def _one_source(self) -> MailboxConfig:
