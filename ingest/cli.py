@@ -19,11 +19,11 @@ from ingest.context import Context
 from ingest.cycle import poll as run_poll
 from ingest.progress import Progress
 from ingest.sources import ImapSource, open_source
-from ingest.views import status_json, status_table
+from ingest.views import message_list, status_json, status_table
 from notify.smtp import smtp_session
 from store.config import ConfigError, Settings, load_settings
 from store.lock import LockHeld
-from store.model import BaosongError
+from store.model import BaosongError, Outcome
 from store.status import load_status
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,9 +145,18 @@ def poll(ctx: Context) -> None:
              "Example: baosong status --deadline week-1 --json")
 @click.option("--deadline", "deadline_id", help="Only this deadline (id from config.yaml).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option(
+    "--list",
+    "listing",
+    type=click.Choice([o.value for o in Outcome if o is not Outcome.FILED]),
+    help="List the messages with this outcome instead (number, time, sender, subject, reason).",
+)
 @common_options
 @with_context
-def status(ctx: Context, deadline_id: str | None, as_json: bool) -> None:
+def status(ctx: Context, deadline_id: str | None, as_json: bool, listing: str | None) -> None:
+    if listing is not None:
+        click.echo(message_list(ctx.store.messages([Outcome(listing)]), ctx.campaign.timezone))
+        return
     source_key = _source_key(ctx)
     result = load_status(ctx.store, ctx.campaign, ctx.clock(), source_key)
     zone = ctx.campaign.timezone
@@ -162,6 +171,27 @@ def status(ctx: Context, deadline_id: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         click.echo(status_table(result, zone, only))
+
+
+@cli.command(help="Fetch again, at the next poll, mail first judged not a report (or too large).\n\n"
+             "Example: baosong status --list not_report; baosong refetch 17 23")
+@click.argument("numbers", nargs=-1, type=int, required=True)
+@common_options
+@with_context
+def refetch(ctx: Context, numbers: tuple[int, ...]) -> int:
+    chosen = ctx.store.requeue(numbers)
+    for number in chosen:
+        ctx.oplog.info(f"操作员要求重新收取邮件 #{number}，将在下次收取时下载并处理")
+    refused = sorted(set(numbers) - set(chosen))
+    if chosen:
+        click.echo(f"下次收取时将下载并处理：{'、'.join(f'#{n}' for n in chosen)}")
+    if refused:
+        click.echo(
+            f"无法重新收取 {'、'.join(f'#{n}' for n in refused)}：只有“非报送”或因过大未下载的邮件可以重新收取",
+            err=True,
+        )
+        return 1
+    return 0
 
 
 @cli.command("check-config", help="Validate config.yaml and try the IMAP and SMTP logins.\n\n"

@@ -64,6 +64,7 @@ def poll(ctx: Context, progress: Progress) -> PollReport:
         try:
             _process_pending(ctx, report)
             with source:
+                _fetch_requeued(ctx, source, report)
                 _take_new(ctx, source, report, progress)
         except MailboxError as exc:
             ctx.store.poll_finished(run, str(exc), report.fetched)
@@ -190,6 +191,14 @@ def _take(ctx: Context, source: MailSource, listing: Listing, report: PollReport
         report.count(Outcome.DUPLICATE)
         return
     _process(ctx, kept, report, raw)
+
+
+def _fetch_requeued(ctx: Context, source: MailSource, report: PollReport) -> None:
+    """Bodies the operator asked for (`baosong refetch`) of mail first judged not a report."""
+    for row, uid in ctx.store.awaiting_body(source.key, source.uidvalidity):
+        kept = ctx.store.attach_raw(row, source.fetch(uid))
+        report.fetched += 1
+        _process(ctx, kept, report, None)
 
 
 def _envelope(header: bytes) -> Envelope | None:

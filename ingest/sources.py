@@ -326,6 +326,10 @@ class MaildirSource(_LocalFolder):
         return path.name.split(":2,", 1)[0]
 
     def _path(self, uid: str) -> Path:
+        if uid not in self._paths:
+            self._files()
+        if uid not in self._paths:
+            raise MailboxError(f"Maildir 中已没有邮件 {uid}")
         return self._paths[uid]
 
 

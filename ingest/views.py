@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -106,4 +107,18 @@ def status_table(status: Status, zone: tzinfo, only: DeadlineStatus | None = Non
         live.last_failure is not None and live.last_failure > live.last_success
     )):
         lines.append(f"最近一次收取失败：{live.last_error}")
+    return "\n".join(lines)
+
+
+def message_list(rows: Sequence[Any], zone: tzinfo) -> str:
+    """One line per recorded message: number, receipt time, sender, subject, reason."""
+    if not rows:
+        return "（没有）"
+    lines = []
+    for row in rows:
+        when = datetime.fromisoformat(row.received_at).astimezone(zone)
+        lines.append(
+            f"#{row.id:<5} {when:%m-%d %H:%M}  {row.sender or '（无发件人）'}  "
+            f"「{row.subject or '（无主题）'}」  {row.reason}"
+        )
     return "\n".join(lines)

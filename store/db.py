@@ -212,12 +212,16 @@ class Store:
                 sha256=digest,
             )
             return Duplicate(row, original)
-        relative = Path("raw") / digest[:2] / f"{digest}.eml"
-        write_durably(self.data_dir / relative, raw)
+        relative = self._spool(raw, digest)
         row = self._insert(
             seen, outcome=Outcome.PENDING, reason="", sha256=digest, raw_path=str(relative)
         )
         return Kept(row, seen.received_at, 0, self.data_dir / relative)
+
+    def _spool(self, raw: bytes, digest: str) -> Path:
+        relative = Path("raw") / digest[:2] / f"{digest}.eml"
+        write_durably(self.data_dir / relative, raw)
+        return relative
 
     def _insert(self, seen: Seen, **values: Any) -> int:
         now = _iso(self._clock())
@@ -258,17 +262,67 @@ class Store:
     # --- processing ----------------------------------------------------------------------------
 
     def pending(self) -> list[Kept]:
+        """Kept messages still to be processed (after a crash or a failed attempt)."""
         m = schema.messages.c
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(m.id, m.received_at, m.attempts, m.raw_path)
-                .where(m.outcome == Outcome.PENDING)
+                .where(m.outcome == Outcome.PENDING, m.raw_path.is_not(None))
                 .order_by(m.id)
             ).all()
         return [
             Kept(r.id, from_iso(r.received_at), r.attempts, self.data_dir / r.raw_path)
             for r in rows
         ]
+
+    def requeue(self, ids: Iterable[int]) -> list[int]:
+        """Ask for messages recorded without their body to be fetched by the next poll."""
+        m = schema.messages.c
+        with self.engine.begin() as conn:
+            chosen = [
+                int(r.id)
+                for r in conn.execute(
+                    select(m.id).where(
+                        m.id.in_(list(ids)),
+                        m.raw_path.is_(None),
+                        m.outcome.in_([Outcome.NOT_REPORT, Outcome.QUARANTINED]),
+                    )
+                )
+            ]
+            conn.execute(
+                update(schema.messages)
+                .where(m.id.in_(chosen))
+                .values(
+                    outcome=Outcome.PENDING,
+                    reason="按要求重新收取",
+                    updated_at=_iso(self._clock()),
+                )
+            )
+        return chosen
+
+    def awaiting_body(self, source: str, uidvalidity: int) -> list[tuple[int, str]]:
+        """(row id, uid) of requeued messages of this folder, to fetch now."""
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.id, m.uid).where(
+                    m.outcome == Outcome.PENDING,
+                    m.raw_path.is_(None),
+                    m.source == source,
+                    m.uidvalidity == uidvalidity,
+                )
+            ).all()
+        return [(int(r.id), str(r.uid)) for r in rows]
+
+    def attach_raw(self, message: int, raw: bytes) -> Kept:
+        """Spool the body of a requeued message and make it an ordinary pending one."""
+        digest = hashlib.sha256(raw).hexdigest()
+        relative = self._spool(raw, digest)
+        self._set(message, raw_path=str(relative), sha256=digest)
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(m.received_at, m.attempts).where(m.id == message)).one()
+        return Kept(message, from_iso(row.received_at), row.attempts, self.data_dir / relative)
 
     def begin_attempt(self, message: int) -> int:
         """Count one more processing attempt before it starts, so a crash loop is noticed."""

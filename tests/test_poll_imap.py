@@ -290,3 +290,26 @@ def test_check_config_logs_in_and_says_what_is_wrong(
         env={k: v for k, v in environment().items() if k != "BAOSONG_TEST_IMAP_PASSWORD"},
     )
     assert missing.returncode == 2 and "BAOSONG_TEST_IMAP_PASSWORD" in missing.stderr
+
+
+def test_mail_judged_not_a_report_is_listed_and_can_be_fetched_on_request(
+    imap_account: Account, tmp_path: Path
+) -> None:
+    t = beijing("2023-06-05T15:00")
+    # A county liaison writing from a personal mailbox, with photos only and a vague subject.
+    imap_account.append(
+        report_mail("liaison@qq.test", "照片", {"IMG_0001.jpg": b"\xff\xd8photo"}, t, "<n@x>"), t
+    )
+    config = write_config(tmp_path, imap_account)
+    run(config, "poll", "--now", NOW, account=imap_account)
+    listed = run(config, "status", "--list", "not_report", "--now", NOW).stdout
+    assert "liaison@qq.test" in listed and "「照片」" in listed
+    number = rows(config)[0]["id"]
+
+    asked = run(config, "refetch", str(number), "--now", NOW)
+    assert f"#{number}" in asked.stdout
+    run(config, "poll", "--now", NOW, account=imap_account)
+    row = rows(config)[0]
+    assert row["outcome"] == "unsorted" and row["raw_path"]
+    assert (config.parent / "data" / "archive" / "_unsorted" / f"{number:06d}" / "IMG_0001.jpg").exists()
+    assert run(config, "refetch", str(number), check=False).returncode == 1
