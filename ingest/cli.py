@@ -19,7 +19,7 @@ from ingest.context import Context
 from ingest.cycle import poll as run_poll
 from ingest.progress import Progress
 from ingest.sources import ImapSource, open_source
-from ingest.views import message_list, status_json, status_table
+from ingest.views import message_list, outbox_json, outbox_lines, status_json, status_table
 from notify.smtp import smtp_session
 from store.config import ConfigError, Settings, load_settings
 from store.lock import LockHeld
@@ -164,13 +164,34 @@ def status(ctx: Context, deadline_id: str | None, as_json: bool, listing: str | 
     if deadline_id is not None:
         wanted = ctx.campaign.deadline(deadline_id)
         only = next(d for d in result.deadlines if d.deadline.id == wanted.id)
+    outbox = ctx.notifier.summary()
     if as_json:
         data = status_json(result, zone)
         if only is not None:
             data["deadlines"] = [d for d in data["deadlines"] if d["id"] == deadline_id]
+        data["outbox"] = outbox_json(outbox)
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         click.echo(status_table(result, zone, only))
+        click.echo("\n".join(outbox_lines(outbox)))
+
+
+@cli.command(help="Send the reminders due at --now (each unit, deadline and stage at most once).\n\n"
+             "Example: baosong remind --dry-run --now 2023-06-06T10:00")
+@click.option("--dry-run", is_flag=True, help="Only print who would get which reminder.")
+@common_options
+@with_context
+def remind(ctx: Context, dry_run: bool) -> None:
+    notifier = ctx.notifier
+    due = notifier.due_reminders(ctx.store.deadlines_on_file(), ctx.store.learned_senders())
+    if dry_run:
+        for reminder in due:
+            click.echo(notifier.describe(reminder))
+        click.echo(f"共 {len(due)} 条提醒将要发送（试运行，未发送）")
+        return
+    queued = notifier.remind(due)
+    delivery = notifier.deliver()
+    click.echo(f"已排队 {queued} 封提醒；{delivery.summary()}")
 
 
 @cli.command(help="Fetch again, at the next poll, mail first judged not a report (or too large).\n\n"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from notify import Notifier
 from store.config import Settings
 from store.db import Store
 from store.model import Campaign
@@ -19,17 +20,21 @@ class Context:
     store: Store
     oplog: OperatorLog
     clock: Callable[[], datetime]  # `--now` when given, else the real clock
+    notifier: Notifier
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime]) -> Context:
         campaign = settings.campaign_model()
         data_dir = settings.data_dir
+        store = Store(data_dir, settings.db_url, clock)
+        oplog = OperatorLog(data_dir / "operator.log", clock, campaign.timezone)
         return cls(
             settings=settings,
             campaign=campaign,
-            store=Store(data_dir, settings.db_url, clock),
-            oplog=OperatorLog(data_dir / "operator.log", clock, campaign.timezone),
+            store=store,
+            oplog=oplog,
             clock=clock,
+            notifier=Notifier(settings, store.engine, oplog, clock),
         )
 
     def known_senders(self) -> dict[str, str]:

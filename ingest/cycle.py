@@ -11,10 +11,12 @@ from dataclasses import dataclass, fields
 from ingest.context import Context
 from ingest.progress import Progress
 from ingest.sources import Listing, MailboxError, MailSource, open_source
+from notify.ack import AckFacts, Problem, ProblemKind
 from parsers import parse_envelope, parse_message
+from parsers.autoreply import answer_allowed
 from parsers.classify import could_be_report
 from parsers.errors import ParseError
-from parsers.message import Envelope
+from parsers.message import Envelope, Message
 from parsers.submission import Submission, read_submission
 from store.db import Duplicate, FileToKeep, Filing, Kept, Seen
 from store.lock import exclusive
@@ -77,7 +79,8 @@ def poll(ctx: Context, progress: Progress) -> PollReport:
         ctx.store.poll_finished(run, None, report.fetched)
         _log_quiet_outcomes(ctx, report)
         ctx.oplog.info(f"本次收取完成：{report.summary()}")
-        return report
+    ctx.notifier.deliver()
+    return report
 
 
 def _alarm_if_down_long(ctx: Context, source: str) -> None:
@@ -254,6 +257,34 @@ def _process(ctx: Context, kept: Kept, report: PollReport, raw: bytes | None) ->
         return
     report.count(filing.outcome)
     oplog.info(_filed_line(message.envelope, kept, submission, filing, len(stored)))
+    if filing.outcome is Outcome.FILED:
+        _acknowledge(ctx, kept, message, submission, filing)
+
+
+def _acknowledge(ctx: Context, kept: Kept, message: Message, submission: Submission, filing: Filing) -> None:
+    """Queue the ack (the notifier applies the no-loop rules) and withdraw reminders now moot."""
+    assert filing.unit is not None and submission.deadline is not None
+    deadline, state = submission.deadline.deadline, submission.deadline.state
+    assert deadline is not None and state is not None
+    envelope = message.envelope
+    facts = AckFacts(
+        recipient=envelope.sender,
+        recipient_name=envelope.sender_name,
+        unit=filing.unit,
+        deadline=deadline,
+        received_at=kept.received_at,
+        state=state,
+        subject=envelope.subject,
+        message_id=envelope.message_id,
+        references=envelope.references,
+        files=tuple(f.original_name for f in filing.files),
+        problems=tuple(Problem(ProblemKind.OTHER, w) for w in submission.warnings),
+        replaced_earlier=ctx.store.earlier_submission(filing.unit, deadline.id, kept.id),
+    )
+    notifier = ctx.notifier
+    verdict = answer_allowed(envelope, envelope.header("content-type") or "", notifier.own_addresses)
+    notifier.acknowledge(kept.id, facts, loop_check=verdict, verified=filing.unit_verified)
+    notifier.withdraw_reminders(filing.unit, deadline.id)
 
 
 def _filing(submission: Submission) -> Filing:

@@ -8,7 +8,26 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from store.model import Outcome, State
+from store.outbox import MailState, OutboxSummary
 from store.status import DeadlineStatus, Status
+
+
+def outbox_json(summary: OutboxSummary) -> dict[str, Any]:
+    return {
+        **{state.value: summary.counts.get(state, 0) for state in MailState},
+        "problems": [
+            {"key": p.key, "recipient": p.recipient, "subject": p.subject, "state": p.state.value,
+             "error": p.last_error}
+            for p in summary.problems
+        ],
+    }
+
+
+def outbox_lines(summary: OutboxSummary) -> list[str]:
+    counts = " · ".join(f"{s.label} {summary.counts.get(s, 0)} 封" for s in MailState)
+    lines = [f"发件：{counts}"]
+    lines += [f"  {p.state.label}：「{p.subject}」→ {p.recipient}：{p.last_error}" for p in summary.problems]
+    return lines
 
 
 def status_json(status: Status, zone: tzinfo) -> dict[str, Any]:

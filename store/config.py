@@ -324,10 +324,12 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
         for k in ("outbox_dir", "ca_file")
         if getattr(settings.smtp, k) is not None
     }
+    notify_updates = {"templates_dir": anchor(settings.notify.templates_dir)}
     return settings.model_copy(
         update={
             "data_dir": anchor(settings.data_dir) or settings.data_dir,
             "mailbox": settings.mailbox.model_copy(update=mailbox_updates),
             "smtp": settings.smtp.model_copy(update=smtp_updates),
+            "notify": settings.notify.model_copy(update=notify_updates),
         }
     )

@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from store import schema
 from store.durable import write_durably
 from store.model import Kind, Outcome, State
 from store.names import numbered, safe_name
+from store.schema import from_text, to_text
 
 UNSORTED_FOLDER = "_unsorted"
 QUARANTINE_FOLDER = "_quarantine"
@@ -93,14 +94,6 @@ class StoredFile:
 class Checkpoint:
     uidvalidity: int
     last_uid: int
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-def from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 class Store:
@@ -224,14 +217,14 @@ class Store:
         return relative
 
     def _insert(self, seen: Seen, **values: Any) -> int:
-        now = _iso(self._clock())
+        now = to_text(self._clock())
         row = dict(
             source=seen.source,
             uidvalidity=seen.uidvalidity,
             uid=seen.uid,
             message_id=seen.message_id,
             size=seen.size,
-            received_at=_iso(seen.received_at),
+            received_at=to_text(seen.received_at),
             sender=seen.sender,
             sender_name=seen.sender_name,
             subject=seen.subject,
@@ -271,7 +264,7 @@ class Store:
                 .order_by(m.id)
             ).all()
         return [
-            Kept(r.id, from_iso(r.received_at), r.attempts, self.data_dir / r.raw_path)
+            Kept(r.id, from_text(r.received_at), r.attempts, self.data_dir / r.raw_path)
             for r in rows
         ]
 
@@ -295,7 +288,7 @@ class Store:
                 .values(
                     outcome=Outcome.PENDING,
                     reason="按要求重新收取",
-                    updated_at=_iso(self._clock()),
+                    updated_at=to_text(self._clock()),
                 )
             )
         return chosen
@@ -322,7 +315,7 @@ class Store:
         m = schema.messages.c
         with self.engine.connect() as conn:
             row = conn.execute(select(m.received_at, m.attempts).where(m.id == message)).one()
-        return Kept(message, from_iso(row.received_at), row.attempts, self.data_dir / relative)
+        return Kept(message, from_text(row.received_at), row.attempts, self.data_dir / relative)
 
     def begin_attempt(self, message: int) -> int:
         """Count one more processing attempt before it starts, so a crash loop is noticed."""
@@ -331,7 +324,7 @@ class Store:
             conn.execute(
                 update(schema.messages)
                 .where(m.id == message)
-                .values(attempts=m.attempts + 1, updated_at=_iso(self._clock()))
+                .values(attempts=m.attempts + 1, updated_at=to_text(self._clock()))
             )
             return int(conn.execute(select(m.attempts).where(m.id == message)).scalar_one())
 
@@ -379,7 +372,7 @@ class Store:
                     deadline_id=filing.deadline_id,
                     state=filing.state,
                     kinds=",".join(filing.kinds),
-                    updated_at=_iso(self._clock()),
+                    updated_at=to_text(self._clock()),
                 )
             )
         return stored
@@ -426,7 +419,7 @@ class Store:
             conn.execute(
                 update(schema.messages)
                 .where(schema.messages.c.id == message)
-                .values(updated_at=_iso(self._clock()), **values)
+                .values(updated_at=to_text(self._clock()), **values)
             )
 
     # --- senders -------------------------------------------------------------------------------
@@ -448,7 +441,7 @@ class Store:
     def poll_started(self, source: str) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(
-                insert(schema.polls).values(source=source, started_at=_iso(self._clock()))
+                insert(schema.polls).values(source=source, started_at=to_text(self._clock()))
             )
             return _new_id(result)
 
@@ -458,7 +451,7 @@ class Store:
                 update(schema.polls)
                 .where(schema.polls.c.id == poll)
                 .values(
-                    finished_at=_iso(self._clock()),
+                    finished_at=to_text(self._clock()),
                     ok=error is None,
                     error=error,
                     fetched=fetched,
@@ -493,14 +486,14 @@ class Store:
             ).first()
         if first_failure is None:
             return None
-        return int(first_failure.id), from_iso(first_failure.started_at)
+        return int(first_failure.id), from_text(first_failure.started_at)
 
     def give_notice(self, key: str) -> bool:
         """Record that something was said; False when it had been said already."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(
-                    insert(schema.notices).values(key=key, given_at=_iso(self._clock()))
+                    insert(schema.notices).values(key=key, given_at=to_text(self._clock()))
                 )
         except IntegrityError:
             return False
@@ -512,6 +505,22 @@ class Store:
                 select(schema.notices.c.key).where(schema.notices.c.key == key)
             ).first()
         return found is not None
+
+    def earlier_submission(self, unit: str, deadline_id: str, before: int) -> datetime | None:
+        """Receipt time of the latest filed submission this one (row `before`) supersedes."""
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(m.received_at)
+                .where(
+                    m.outcome == Outcome.FILED,
+                    m.unit == unit,
+                    m.deadline_id == deadline_id,
+                    m.id != before,
+                )
+                .order_by(m.received_at.desc())
+            ).first()
+        return from_text(found.received_at) if found else None
 
     # --- reading for status ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from store.schema import metadata
+from store.schema import metadata, to_text
 
 
 class MailKind(enum.StrEnum):
@@ -104,11 +104,6 @@ def digest_key(deadline_id: str) -> str:
     return f"digest:{deadline_id}"
 
 
-def _iso(moment: datetime) -> str:
-    # Fixed width (always microseconds), so that text order in SQL is time order.
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -171,7 +166,7 @@ class Outbox:
             subject=str(message.get("Subject", "")),
             data=message.as_bytes(policy=policy.SMTP),
             state=str(MailState.QUEUED),
-            not_after=_iso(not_after) if not_after else None,
+            not_after=to_text(not_after) if not_after else None,
         )
 
     def record_unsendable(self, key: str, kind: MailKind, reason: str) -> bool:
@@ -185,11 +180,11 @@ class Outbox:
             data=b"",
             state=str(MailState.FAILED),
             last_error=reason,
-            finished_at=_iso(self._clock()),
+            finished_at=to_text(self._clock()),
         )
 
     def _insert(self, **values: Any) -> bool:
-        now = _iso(self._clock())
+        now = to_text(self._clock())
         with self._engine.begin() as conn:
             try:
                 conn.execute(insert(outbox).values(created_at=now, next_attempt_at=now, **values))
@@ -222,7 +217,7 @@ class Outbox:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == item)
-                .values(in_flight=False, last_error=error, next_attempt_at=_iso(later))
+                .values(in_flight=False, last_error=error, next_attempt_at=to_text(later))
             )
 
     def cancel(self, key_prefix: str, reason: str) -> list[OutboxItem]:
@@ -244,7 +239,7 @@ class Outbox:
                     .values(
                         state=str(MailState.CANCELLED),
                         last_error=reason,
-                        finished_at=_iso(self._clock()),
+                        finished_at=to_text(self._clock()),
                     )
                 )
         return [_item(r) for r in rows]
@@ -258,7 +253,7 @@ class Outbox:
                     state=str(state),
                     in_flight=False,
                     last_error=error,
-                    finished_at=_iso(self._clock()),
+                    finished_at=to_text(self._clock()),
                 )
             )
 
@@ -271,7 +266,7 @@ class Outbox:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(outbox)
-                .where(c.state == MailState.QUEUED, c.next_attempt_at <= _iso(now))
+                .where(c.state == MailState.QUEUED, c.next_attempt_at <= to_text(now))
                 .order_by(c.next_attempt_at, c.id)
             ).all()
         return [_item(r) for r in rows]
@@ -296,7 +291,7 @@ class Outbox:
                     select(func.count()).where(
                         c.kind == kind,
                         c.recipient == recipient.strip().lower(),
-                        c.created_at >= _iso(since),
+                        c.created_at >= to_text(since),
                     )
                 ).scalar_one()
             )

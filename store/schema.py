@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -15,6 +17,15 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def to_text(moment: datetime) -> str:
+    """How a moment is stored: UTC, fixed width (always microseconds), so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 # One row for every message the poll has seen, fetched or not. (source, uidvalidity, uid) is the
 # mailbox's own identity of it; message_id and sha256 find the same mail arriving again by

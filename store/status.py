@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from store.db import Store, from_iso
+from store.db import Store
 from store.model import Campaign, Deadline, Kind, Outcome, State
+from store.schema import from_text
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def load_status(store: Store, campaign: Campaign, now: datetime, source: str) ->
             id=r.id,
             unit=r.unit,
             deadline_id=r.deadline_id,
-            received_at=from_iso(r.received_at),
+            received_at=from_text(r.received_at),
             kinds=tuple(Kind(k) for k in r.kinds.split(",") if k),
             files=tuple(f.stored_path for f in files[r.id]),
             verified=bool(r.unit_verified),
@@ -125,4 +126,4 @@ def load_status(store: Store, campaign: Campaign, now: datetime, source: str) ->
 def _finished(row: Any | None) -> datetime | None:
     if row is None or row.finished_at is None:
         return None
-    return from_iso(row.finished_at)
+    return from_text(row.finished_at)

@@ -67,7 +67,7 @@ def write_config(
     for key, value in overrides.items():
         section, _, field = key.partition("__")
         if field:
-            config[section][field] = value
+            config.setdefault(section, {})[field] = value
         else:
             config[section] = value
     path = folder / "config.yaml"
