@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +70,20 @@ class FileToKeep:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """A row of 附件3: an activity and where it was published."""
+
+    content: str | None = None
+    time: str | None = None
+    media: str | None = None
+    link: str | None = None
+    note: str | None = None
+
+
+Figures = Mapping[str, int | str | None]
+
+
+@dataclass(frozen=True)
 class Filing:
     """The decision about one message, ready to be recorded."""
 
@@ -81,6 +95,9 @@ class Filing:
     state: State | None = None
     kinds: tuple[Kind, ...] = ()
     files: tuple[FileToKeep, ...] = field(default=())
+    figures: Figures = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    activities: tuple[Activity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -349,7 +366,21 @@ class Store:
             folder = self.archive_dir / UNSORTED_FOLDER / f"{message:06d}"
         stored = [self._keep_file(folder, f) for f in filing.files]
         with self.engine.begin() as conn:
-            conn.execute(schema.files.delete().where(schema.files.c.message == message))
+            for table in (schema.files, schema.figures, schema.warnings, schema.activities):
+                conn.execute(table.delete().where(table.c.message == message))
+            for key, value in filing.figures.items():
+                conn.execute(
+                    insert(schema.figures).values(
+                        message=message,
+                        key=key,
+                        number=value if isinstance(value, int) else None,
+                        text=value if isinstance(value, str) else None,
+                    )
+                )
+            for text in filing.warnings:
+                conn.execute(insert(schema.warnings).values(message=message, text=text))
+            for activity in filing.activities:
+                conn.execute(insert(schema.activities).values(message=message, **vars(activity)))
             for original, kept in zip(filing.files, stored, strict=True):
                 conn.execute(
                     insert(schema.files).values(
@@ -543,6 +574,33 @@ class Store:
                 select(schema.files).where(f.message.in_(ids)).order_by(f.id)
             ):
                 found[row.message].append(row)
+        return found
+
+    def figures_of(self, messages: Iterable[int]) -> dict[int, dict[str, int | str | None]]:
+        ids = list(messages)
+        found: dict[int, dict[str, int | str | None]] = {i: {} for i in ids}
+        f = schema.figures.c
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(schema.figures).where(f.message.in_(ids))):
+                found[row.message][row.key] = row.number if row.number is not None else row.text
+        return found
+
+    def warnings_of(self, messages: Iterable[int]) -> dict[int, list[str]]:
+        ids = list(messages)
+        found: dict[int, list[str]] = {i: [] for i in ids}
+        w = schema.warnings.c
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(schema.warnings).where(w.message.in_(ids)).order_by(w.id)):
+                found[row.message].append(row.text)
+        return found
+
+    def activities_of(self, messages: Iterable[int]) -> dict[int, list[Activity]]:
+        ids = list(messages)
+        found: dict[int, list[Activity]] = {i: [] for i in ids}
+        a = schema.activities.c
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(schema.activities).where(a.message.in_(ids)).order_by(a.id)):
+                found[row.message].append(Activity(row.content, row.time, row.media, row.link, row.note))
         return found
 
     def outcome_counts(self) -> dict[Outcome, int]:

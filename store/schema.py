@@ -115,3 +115,38 @@ notices = Table(
     Column("key", Text, primary_key=True),
     Column("given_at", Text, nullable=False),
 )
+
+# The figures of 附件2 read from a message (key as in DOMAIN.md: "1.1" … "7.3"). A blank left
+# empty is a row with both values null, never 0.
+figures = Table(
+    "figures",
+    metadata,
+    Column("message", Integer, ForeignKey("messages.id"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("number", Integer),
+    Column("text", Text),
+)
+
+# What a person should know about a message's content (blank items, unreadable files, …).
+warnings = Table(
+    "warnings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("text", Text, nullable=False),
+)
+Index("ix_warnings_message", warnings.c.message)
+
+# Published activities (附件3 rows): where a unit's activity was reported, with the link.
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("content", Text),
+    Column("time", Text),
+    Column("media", Text),
+    Column("link", Text),
+    Column("note", Text),
+)
+Index("ix_activities_message", activities.c.message)

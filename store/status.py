@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from store.db import Store
+from store.db import Activity, Figures, Store
 from store.model import Campaign, Deadline, Kind, Outcome, State
 from store.schema import from_text
 
@@ -26,6 +26,9 @@ class SubmissionRecord:
     kinds: tuple[Kind, ...]
     files: tuple[str, ...]  # stored paths, relative to data_dir
     verified: bool
+    figures: Figures = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    activities: tuple[Activity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class DeadlineStatus:
     deadline: Deadline
     passed: bool
     units: tuple[UnitStanding, ...]
+    activities: tuple[tuple[str, Activity], ...] = ()  # (unit, 附件3 row) of the deadline's mail
+    features: tuple[SubmissionRecord, ...] = ()  # feature-activity submissions filed here
 
     def count(self, state: State) -> int:
         return sum(1 for u in self.units if u.state is state)
@@ -84,6 +89,11 @@ def standings(
             counting = [r for r in mine if _counts_for(r, deadline)]
             first = min((r.received_at for r in counting), default=None)
             kinds = tuple(k for k in Kind if any(k in r.kinds for r in mine))
+            # The latest submission with figures supersedes earlier ones (a correction).
+            latest = max((r for r in counting if r.figures), key=lambda r: r.received_at, default=None)
+            warnings = latest.warnings if latest else tuple(w for r in mine for w in r.warnings)
+            if any(not r.verified for r in mine):
+                warnings = ("发件地址未登记，待核实", *warnings)
             units.append(
                 UnitStanding(
                     unit=unit.name,
@@ -92,16 +102,30 @@ def standings(
                     submissions=len(mine),
                     kinds=kinds,
                     files=tuple(f for r in mine for f in r.files),
-                    warnings=("发件地址未登记，待核实",) if any(not r.verified for r in mine) else (),
+                    figures=dict(latest.figures) if latest else {},
+                    warnings=warnings,
                 )
             )
-        result.append(DeadlineStatus(deadline, deadline.passed(now), tuple(units)))
+        here = [r for r in records if r.deadline_id == deadline.id]
+        result.append(
+            DeadlineStatus(
+                deadline,
+                deadline.passed(now),
+                tuple(units),
+                activities=tuple((r.unit, a) for r in here for a in r.activities),
+                features=tuple(r for r in here if Kind.FEATURE in r.kinds),
+            )
+        )
     return tuple(result)
 
 
 def load_status(store: Store, campaign: Campaign, now: datetime, source: str) -> Status:
     rows = store.messages([Outcome.FILED])
-    files = store.files_of(r.id for r in rows)
+    ids = [r.id for r in rows]
+    files = store.files_of(ids)
+    figures = store.figures_of(ids)
+    warnings = store.warnings_of(ids)
+    activities = store.activities_of(ids)
     records = [
         SubmissionRecord(
             id=r.id,
@@ -111,6 +135,9 @@ def load_status(store: Store, campaign: Campaign, now: datetime, source: str) ->
             kinds=tuple(Kind(k) for k in r.kinds.split(",") if k),
             files=tuple(f.stored_path for f in files[r.id]),
             verified=bool(r.unit_verified),
+            figures=figures[r.id],
+            warnings=tuple(warnings[r.id]),
+            activities=tuple(activities[r.id]),
         )
         for r in rows
     ]
