@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,8 @@ import click
 
 from ingest.context import Context
 from ingest.cycle import poll as run_poll
+from ingest.daemon import Daemon
+from ingest.due import queue_due_reminders
 from ingest.progress import Progress
 from ingest.sources import ImapSource, open_source
 from ingest.views import message_list, outbox_json, outbox_lines, status_json, status_table
@@ -176,6 +179,21 @@ def status(ctx: Context, deadline_id: str | None, as_json: bool, listing: str | 
         click.echo("\n".join(outbox_lines(outbox)))
 
 
+@cli.command(help="The daemon: poll, remind and send digests at their times until SIGINT/SIGTERM.\n\n"
+             "Example: baosong run --config /etc/baosong/config.yaml")
+@common_options
+@with_context
+def run(ctx: Context) -> None:
+    start = ctx.clock()
+    began = time.monotonic()
+    # With --now the daemon replays from that moment on, its clock moving with real time.
+    daemon = Daemon(ctx.settings, lambda: start + timedelta(seconds=time.monotonic() - began))
+    try:
+        daemon.run()
+    except LockHeld as exc:
+        raise BaosongError(f"baosong run 已在运行（{ctx.settings.data_dir}）：{exc}") from exc
+
+
 @cli.command(help="Send the reminders due at --now (each unit, deadline and stage at most once).\n\n"
              "Example: baosong remind --dry-run --now 2023-06-06T10:00")
 @click.option("--dry-run", is_flag=True, help="Only print who would get which reminder.")
@@ -183,13 +201,13 @@ def status(ctx: Context, deadline_id: str | None, as_json: bool, listing: str | 
 @with_context
 def remind(ctx: Context, dry_run: bool) -> None:
     notifier = ctx.notifier
-    due = notifier.due_reminders(ctx.store.deadlines_on_file(), ctx.store.learned_senders())
     if dry_run:
+        due = notifier.due_reminders(ctx.store.deadlines_on_file(), ctx.store.learned_senders())
         for reminder in due:
             click.echo(notifier.describe(reminder))
         click.echo(f"共 {len(due)} 条提醒将要发送（试运行，未发送）")
         return
-    queued = notifier.remind(due)
+    queued = queue_due_reminders(ctx)
     delivery = notifier.deliver()
     click.echo(f"已排队 {queued} 封提醒；{delivery.summary()}")
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 from ingest.context import Context
@@ -56,18 +56,26 @@ class PollReport:
         return "，".join(f"{labels[f.name]} {getattr(self, f.name)}" for f in fields(self))
 
 
-def poll(ctx: Context, progress: Progress) -> PollReport:
-    """One cycle over the configured mailbox. Raises MailboxError when it cannot be read."""
+def _never() -> bool:
+    return False
+
+
+def poll(ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _never) -> PollReport:
+    """One cycle over the configured mailbox. Raises MailboxError when it cannot be read.
+
+    `should_stop` is asked between messages: a daemon told to stop finishes the message in
+    hand and leaves the rest to its next start.
+    """
     source = open_source(ctx.settings.mailbox)
     with exclusive(ctx.settings.data_dir / "locks", source.key):
         run = ctx.store.poll_started(source.key)
         report = PollReport()
         ctx.store.sweep_temporary()
         try:
-            _process_pending(ctx, report)
+            _process_pending(ctx, report, should_stop)
             with source:
                 _fetch_requeued(ctx, source, report)
-                _take_new(ctx, source, report, progress)
+                _take_new(ctx, source, report, progress, should_stop)
         except MailboxError as exc:
             ctx.store.poll_finished(run, str(exc), report.fetched)
             ctx.oplog.error(f"收取邮件失败：{exc}")
@@ -103,7 +111,9 @@ def _say_recovered(ctx: Context, source: str) -> None:
         ctx.oplog.info("邮箱已恢复收取")
 
 
-def _take_new(ctx: Context, source: MailSource, report: PollReport, progress: Progress) -> None:
+def _take_new(
+    ctx: Context, source: MailSource, report: PollReport, progress: Progress, should_stop: Callable[[], bool]
+) -> None:
     store = ctx.store
     checkpoint = store.checkpoint(source.key)
     after = 0
@@ -121,6 +131,8 @@ def _take_new(ctx: Context, source: MailSource, report: PollReport, progress: Pr
     now = ctx.clock()
     for batch in _chunks(uids, ctx.settings.mailbox.batch_size):
         for listing in source.listings(batch):
+            if should_stop():
+                return
             if listing.received_at > now:
                 # Only with --now in the past (a replay): this mail has not "arrived" yet. The
                 # checkpoint must not pass it, so a numbered mailbox stops here for this poll.
@@ -211,9 +223,11 @@ def _envelope(header: bytes) -> Envelope | None:
         return None
 
 
-def _process_pending(ctx: Context, report: PollReport) -> None:
+def _process_pending(ctx: Context, report: PollReport, should_stop: Callable[[], bool]) -> None:
     """Messages kept before a crash or a failed attempt are processed again from the spool."""
     for kept in ctx.store.pending():
+        if should_stop():
+            return
         _process(ctx, kept, report, None)
 
 
