@@ -126,7 +126,7 @@ def _take_new(
                 "将逐封按 Message-ID 和内容核对，已归档的邮件不会重复归档"
             )
     known = store.known_uids(source.key, source.uidvalidity)
-    uids = [u for u in source.candidates(after, ctx.campaign.start) if u not in known]
+    uids = source.candidates(after, ctx.campaign.start, known)
     progress.start("收取邮件", len(uids))
     now = ctx.clock()
     for batch in _chunks(uids, ctx.settings.mailbox.batch_size):

@@ -11,7 +11,7 @@ import abc
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,8 +68,9 @@ class MailSource(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    def candidates(self, after_uid: int, since: datetime) -> list[str]:
-        """UIDs (oldest first) received since `since` and, where numeric, above `after_uid`."""
+    def candidates(self, after_uid: int, since: datetime, known: Set[str]) -> list[str]:
+        """UIDs (oldest first) received since `since`, not in `known` and, where numeric, above
+        `after_uid`."""
         ...
 
     def listings(self, uids: Sequence[str]) -> list[Listing]: ...
@@ -192,11 +193,11 @@ class ImapSource:
                 raise MailboxError(f"邮箱服务器返回错误：{_words(exc)}") from exc
         raise AssertionError("unreachable")
 
-    def candidates(self, after_uid: int, since: datetime) -> list[str]:
+    def candidates(self, after_uid: int, since: datetime, known: Set[str]) -> list[str]:
         criteria: list[Any] = ["UID", f"{after_uid + 1}:*", "SINCE", since.date()]
         uids = self._with_retry(lambda c: c.search(criteria))
         # `n+1:*` returns the last message even when none is newer: drop what is not above n.
-        return [str(u) for u in sorted(int(u) for u in uids) if u > after_uid]
+        return [str(u) for u in sorted(int(u) for u in uids) if u > after_uid and str(u) not in known]
 
     def listings(self, uids: Sequence[str]) -> list[Listing]:
         wanted = [int(u) for u in uids]
@@ -279,9 +280,11 @@ class _LocalFolder(abc.ABC):
     def _uid(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
-    def candidates(self, after_uid: int, since: datetime) -> list[str]:
+    def candidates(self, after_uid: int, since: datetime, known: Set[str]) -> list[str]:
         found = []
         for path in self._files():
+            if self._uid(path) in known:
+                continue  # recorded already: not worth reading again
             raw = path.read_bytes()
             listing = Listing(
                 uid=self._uid(path),
