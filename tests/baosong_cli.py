@@ -70,6 +70,7 @@ def write_config(
             config.setdefault(section, {})[field] = value
         else:
             config[section] = value
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
