@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,10 @@ import click
 from ingest.context import Context
 from ingest.cycle import poll as run_poll
 from ingest.daemon import Daemon
-from ingest.due import queue_due_reminders
+from ingest.demo import describe_demo, prepare, replay
+from ingest.due import queue_due_reminders, reminders_due
 from ingest.progress import Progress
+from ingest.reports import export_workbook, send_digest
 from ingest.sources import ImapSource, open_source
 from ingest.views import message_list, outbox_json, outbox_lines, status_json, status_table
 from notify.smtp import smtp_session
@@ -202,7 +205,7 @@ def run(ctx: Context) -> None:
 def remind(ctx: Context, dry_run: bool) -> None:
     notifier = ctx.notifier
     if dry_run:
-        due = notifier.due_reminders(ctx.store.deadlines_on_file(), ctx.store.learned_senders())
+        due = reminders_due(ctx)
         for reminder in due:
             click.echo(notifier.describe(reminder))
         click.echo(f"共 {len(due)} 条提醒将要发送（试运行，未发送）")
@@ -271,8 +274,64 @@ def check_config(ctx: Context) -> int:
     return 1 if failures else 0
 
 
+@cli.command(help="The whole pipeline on the bundled sample mailbox: no credentials, no network.\n\n"
+             "Example: baosong demo --into /tmp/baosong-demo")
+@click.option("--into", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder to work in (default: a new temporary folder).")
+def demo(into: Path | None) -> None:
+    folder = into or Path(tempfile.mkdtemp(prefix="baosong-demo-"))
+    try:
+        result = replay(prepare(folder), Progress())
+        ctx = Context.build(result.settings, lambda: result.end)
+        try:
+            summary = describe_demo(ctx, result)
+        finally:
+            ctx.close()
+    except BaosongError as exc:
+        click.echo(f"失败：{exc}", err=True)
+        raise SystemExit(1) from exc
+    click.echo(summary)
+
+
 def _source_key(ctx: Context) -> str:
     return open_source(ctx.settings.mailbox).key
+
+
+@cli.command(help="Write the consolidated 汇总表 workbook: 附件2 per deadline, 累计, 报送情况, 附件3, 提示事项.\n\n"
+             "Example: baosong export --deadline week-2 -o 汇总表.xlsx")
+@click.option("--deadline", "deadline_id",
+              help="Up to this deadline (id from config.yaml); default: the latest passed or reported for.")
+@click.option("-o", "--output", "path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The .xlsx file to write.")
+@common_options
+@with_context
+def export(ctx: Context, deadline_id: str | None, path: Path) -> None:
+    click.echo(f"汇总表已写入：{export_workbook(ctx, deadline_id, path)}")
+
+
+@cli.command(help="Send the leadership digest of a deadline, with the 汇总表 attached; each digest goes once.\n\n"
+             "Example: baosong digest --deadline week-1 --dry-run --now 2023-06-07T14:00")
+@click.option("--deadline", "deadline_id", help="The deadline (id from config.yaml); default: the latest passed one.")
+@click.option("--dry-run", is_flag=True, help="Write the HTML, the text and the workbook to files; send nothing.")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where --dry-run writes (default: data_dir/digests).")
+@common_options
+@with_context
+def digest(ctx: Context, deadline_id: str | None, dry_run: bool, out_dir: Path | None) -> None:
+    result = send_digest(ctx, deadline_id, dry_run, out_dir)
+    label = result.deadline.label
+    if dry_run:
+        click.echo(f"试运行，未发送。主题：{result.subject}")
+        click.echo(f"收件人：{'、'.join(result.recipients) or '（config.yaml 的 leadership 为空）'}")
+        for path in result.files:
+            click.echo(str(path))
+        return
+    if result.sent_before:
+        click.echo(f"{label}汇总此前已发送（或已排队），不再重复发送")
+    else:
+        click.echo(f"{label}汇总已排队 {result.queued} 封：{result.subject}")
+    if result.delivery is not None:
+        click.echo(result.delivery.summary())
 
 
 def main() -> None:

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from ingest.convert import libreoffice
 from notify import Notifier
+from parsers.forms import FormDefinition, builtin_definitions
+from parsers.reading import Converter
 from store.config import Settings
 from store.db import Store
 from store.model import Campaign
@@ -21,6 +24,8 @@ class Context:
     oplog: OperatorLog
     clock: Callable[[], datetime]  # `--now` when given, else the real clock
     notifier: Notifier
+    definitions: tuple[FormDefinition, ...]
+    convert: Converter | None  # LibreOffice, when installed
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime]) -> Context:
@@ -35,6 +40,8 @@ class Context:
             oplog=oplog,
             clock=clock,
             notifier=Notifier(settings, store.engine, oplog, clock),
+            definitions=builtin_definitions(settings.campaign.forms),
+            convert=libreoffice(),
         )
 
     def known_senders(self) -> dict[str, str]:

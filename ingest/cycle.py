@@ -5,20 +5,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 from ingest.context import Context
 from ingest.progress import Progress
 from ingest.sources import Listing, MailboxError, MailSource, open_source
-from notify.ack import AckFacts, Problem, ProblemKind
+from notify.ack import AckFacts, CloudLink, Problem, ProblemKind
+from notify.figures import FormLabels
 from parsers import parse_envelope, parse_message
-from parsers.autoreply import answer_allowed
+from parsers.autoreply import answer_allowed, machine_made
 from parsers.classify import could_be_report
+from parsers.contents import read_contents
 from parsers.errors import ParseError
 from parsers.message import Envelope, Message
 from parsers.submission import Submission, read_submission
-from store.db import Duplicate, FileToKeep, Filing, Kept, Seen
+from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen
 from store.lock import exclusive
 from store.model import Outcome
 
@@ -248,16 +251,26 @@ def _process(ctx: Context, kept: Kept, report: PollReport, raw: bytes | None) ->
         oplog.error(f"邮件 #{kept.id} 的原始文件无法读取（{exc}），已隔离；请检查数据目录 {where}")
         report.count(Outcome.QUARANTINED)
         return
+    automatic = machine_made(message.envelope, message.envelope.header("content-type") or "")
+    if automatic is not None:
+        store.set_outcome(kept.id, Outcome.NOT_REPORT, f"{automatic}，不是报送材料")
+        oplog.info(f"邮件 #{kept.id}「{message.envelope.subject}」是{automatic}，不是报送材料，不归档、不回复")
+        report.count(Outcome.NOT_REPORT)
+        return
     try:
+        contents = read_contents(message, ctx.definitions, ctx.convert, ctx.campaign.timezone)
         submission = read_submission(
             message,
+            contents,
             kept.received_at,
             ctx.campaign,
             ctx.known_senders(),
-            store.deadlines_on_file(),
+            store.deadlines_on_file(ctx.campaign),
+            store.photo_hashes(kept.id),
         )
         filing = _filing(submission)
         stored = store.file(kept.id, filing)
+        _learn_liaisons(ctx, kept, submission, filing)
     except Exception as exc:  # one message's failure must not stop the poll
         log.debug("processing message %s failed", kept.id, exc_info=True)
         if attempts >= limit:
@@ -292,7 +305,12 @@ def _acknowledge(ctx: Context, kept: Kept, message: Message, submission: Submiss
         message_id=envelope.message_id,
         references=envelope.references,
         files=tuple(f.original_name for f in filing.files),
-        problems=tuple(Problem(ProblemKind.OTHER, w) for w in submission.warnings),
+        cloud_links=tuple(
+            CloudLink(c.filename or "（未注明文件名）", c.url, c.size_text or "", c.expires)
+            for c in submission.contents.cloud_links
+        ),
+        figures=_labelled(ctx, submission.figures),
+        problems=tuple(Problem(_problem_kind(w), w) for w in submission.warnings),
         replaced_earlier=ctx.store.earlier_submission(filing.unit, deadline.id, kept.id),
     )
     notifier = ctx.notifier
@@ -302,13 +320,21 @@ def _acknowledge(ctx: Context, kept: Kept, message: Message, submission: Submiss
 
 
 def _filing(submission: Submission) -> Filing:
-    files = tuple(
-        FileToKeep(a.filename, a.content_type, a.data) for a in submission.attachments
-    )
+    contents = submission.contents
+    common: dict[str, Any] = {
+        "kinds": submission.kinds.kinds,
+        "files": tuple(FileToKeep(a.filename, a.content_type, a.data) for a in contents.files),
+        "figures": submission.figures,
+        "warnings": submission.warnings,
+        "activities": tuple(
+            Activity(r.content, r.time, r.media, r.link, r.note) for r in contents.media_rows
+        ),
+        "photos": tuple(PhotoRecord(p.name, p.taken, p.phash, p.thumbnail) for p in contents.photos),
+    }
     unit, deadline = submission.unit, submission.deadline
     if unit.unit is None or deadline is None or deadline.deadline is None:
         reason = unit.reason if unit.unit is None else (deadline.reason if deadline else "")
-        return Filing(Outcome.UNSORTED, reason, kinds=submission.kinds.kinds, files=files)
+        return Filing(Outcome.UNSORTED, reason, **common)
     return Filing(
         Outcome.FILED,
         f"{unit.reason}；{submission.kinds.reason}；{deadline.reason}",
@@ -316,9 +342,42 @@ def _filing(submission: Submission) -> Filing:
         unit_verified=unit.verified,
         deadline_id=deadline.deadline.id,
         state=deadline.state,
-        kinds=submission.kinds.kinds,
-        files=files,
+        **common,
     )
+
+
+def _learn_liaisons(ctx: Context, kept: Kept, submission: Submission, filing: Filing) -> None:
+    """The e-mail address on a unit's 附件1 speaks for the unit from now on."""
+    if filing.outcome is not Outcome.FILED:
+        return
+    known = ctx.known_senders()
+    for address, unit in submission.contacts.items():
+        if unit == filing.unit and known.get(address) != unit:
+            ctx.store.learn_sender(address, unit, kept.id)
+            ctx.oplog.info(f"从{unit}的联络员表登记报送邮箱 {address}（邮件 #{kept.id}）")
+
+
+def _labelled(ctx: Context, figures: Mapping[str, int | str | None]) -> dict[str, int | str | None]:
+    """Figures under the words the county sees on its own form: "1.1 组织开展宣讲活动（场）"."""
+    labels = FormLabels.from_definitions(ctx.definitions)
+    return {
+        f"{b.key} {b.label}" + (f"（{b.measure}）" if b.measure else ""): figures.get(b.key)
+        for b in labels.blanks
+        if b.key in figures
+    }
+
+
+def _problem_kind(warning: str) -> ProblemKind:
+    """Which advice the ack gives for a warning (the advice texts are in the templates)."""
+    if warning.endswith("未填写"):
+        return ProblemKind.BLANK
+    if "无法" in warning or "损坏" in warning or "密码" in warning:
+        return ProblemKind.UNREADABLE
+    if "请核实" in warning:
+        return ProblemKind.SUSPICIOUS
+    if "没有找到附件2" in warning:
+        return ProblemKind.FORM_MISSING
+    return ProblemKind.OTHER
 
 
 def _who(seen: Seen) -> str:
@@ -336,11 +395,18 @@ def _filed_line(
     assert submission.deadline.state is not None
     verified = "" if filing.unit_verified else "（发件地址未登记，待核实）"
     kinds = "、".join(k.label for k in filing.kinds) or "类别未识别"
-    extra = "；" + "；".join(submission.warnings) if submission.warnings else ""
+    extra = "".join(f"；{w}" for w in _brief(submission.warnings))
     return (
         f"{head}：{filing.unit}{verified}，{submission.deadline.deadline.label}，"
         f"{submission.deadline.state.label}；{kinds}；存档 {n_files} 个文件{extra}"
     )
+
+
+def _brief(warnings: Sequence[str]) -> list[str]:
+    """Warnings for one log line: the blanks left empty counted, not listed one by one."""
+    blanks = [w for w in warnings if w.endswith("未填写")]
+    rest = [w for w in warnings if not w.endswith("未填写")]
+    return ([f"附件2 有 {len(blanks)} 个空未填写"] if blanks else []) + rest
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -5,15 +5,22 @@
 from __future__ import annotations
 
 from ingest.context import Context
+from ingest.reports import send_due_digest
+from notify.remind import Reminder
+
+
+def reminders_due(ctx: Context) -> list[Reminder]:
+    """The reminder stages due now for units with nothing on file."""
+    return ctx.notifier.due_reminders(ctx.store.deadlines_on_file(ctx.campaign), ctx.store.learned_senders())
 
 
 def queue_due_reminders(ctx: Context) -> int:
-    """Queue the reminder stages due now for units with nothing on file; returns mails queued."""
-    due = ctx.notifier.due_reminders(ctx.store.deadlines_on_file(), ctx.store.learned_senders())
-    return ctx.notifier.remind(due)
+    """Queue the reminders due now; returns the number of mails queued."""
+    return ctx.notifier.remind(reminders_due(ctx))
 
 
 def send_due(ctx: Context) -> None:
-    """Everything but polling that a scheduler tick does: reminders, then delivery."""
+    """Everything but polling that a scheduler tick does: reminders, the digest, delivery."""
     queue_due_reminders(ctx)
+    send_due_digest(ctx)
     ctx.notifier.deliver()

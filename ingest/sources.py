@@ -321,7 +321,8 @@ class MaildirSource(_LocalFolder):
         self._paths: dict[str, Path] = {}
 
     def _files(self) -> list[Path]:
-        paths = [p for sub in ("new", "cur") for p in sorted((self.root / sub).glob("*"))]
+        # Names starting with a dot are not messages (Maildir convention).
+        paths = [p for sub in ("new", "cur") for p in sorted((self.root / sub).glob("[!.]*"))]
         self._paths = {self._uid(p): p for p in paths if p.is_file()}
         return list(self._paths.values())
 

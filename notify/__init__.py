@@ -1,4 +1,4 @@
-"""What baosong sends: acknowledgments, reminders, (later) the digest; the outbox and its sender.
+"""What baosong sends: acknowledgments, reminders, the leadership digest; the outbox and its sender.
 
 `Notifier` is the face the rest of the program uses, built once per run:
 
@@ -10,8 +10,11 @@
     # at the end of the cycle, and after `remind`:
     notifier.deliver()
     # `baosong remind [--dry-run]`:
-    reminders = notifier.due_reminders(store.deadlines_on_file(), store.learned_senders())
+    reminders = notifier.due_reminders(store.deadlines_on_file(campaign), store.learned_senders())
     notifier.describe(reminder) for --dry-run, else notifier.remind(reminders); notifier.deliver()
+    # the leadership digest (ingest/reports.py builds its content and the 汇总表):
+    deadline = notifier.due_digest()
+    notifier.queue_digest(deadline, content, workbook); notifier.deliver()
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from notify.ack import AckFacts, AckOutcome, CloudLink, LoopCheck, Problem, ProblemKind, build_ack, queue_ack
+from notify.digest import digest_due, queue_digest
 from notify.mail import Letterhead
 from notify.remind import (
     Reminder,
@@ -32,10 +36,11 @@ from notify.remind import (
     queue_reminders,
 )
 from notify.sender import DeliveryReport, Throttle, deliver
-from notify.templates import TemplateProblem, Templates
+from notify.templates import Rendered, TemplateProblem, Templates
 from store.config import Settings
+from store.model import Deadline
 from store.oplog import OperatorLog
-from store.outbox import MailKind, Outbox, OutboxSummary
+from store.outbox import MailKind, Outbox, OutboxSummary, digest_key
 
 __all__ = [
     "AckFacts",
@@ -111,6 +116,29 @@ class Notifier:
     def remind(self, reminders: Iterable[Reminder]) -> int:
         """Queue the reminders; returns the number of mails queued."""
         return queue_reminders(self.outbox, reminders, self.templates, self.letterhead, self._clock(), self._oplog)
+
+    def due_digest(self) -> Deadline | None:
+        """The deadline whose leadership digest is owed now (`notify.digest_after` past it), or None."""
+        return digest_due(
+            self._campaign, self._clock(), self.settings.notify.digest_after, self.outbox.keys(MailKind.DIGEST)
+        )
+
+    def digest_queued(self, deadline: Deadline) -> bool:
+        """Whether the deadline's digest was queued before, whatever became of it."""
+        return self.outbox.has(digest_key(deadline.id))
+
+    def queue_digest(self, deadline: Deadline, content: Rendered, workbook: bytes) -> int:
+        """Queue the digest to every leader once; returns the number of mails queued now."""
+        return queue_digest(
+            self.outbox,
+            deadline,
+            content,
+            workbook,
+            self.settings.leadership,
+            self.letterhead,
+            self._clock(),
+            self._oplog,
+        )
 
     def deliver(self) -> DeliveryReport:
         """Send (or write to outbox_dir) what is due; the outcome is in the operator log too."""

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from parsers.numerals import read_blank
 from store.model import Campaign, Deadline, Kind, State, Unit
 
 CAMPAIGN_WORDS = (
@@ -39,7 +40,7 @@ _KIND_WORDS: tuple[tuple[Kind, tuple[str, ...]], ...] = (
     (Kind.FEATURE, ("特色",)),
     (Kind.SUMMARY, ("总结",)),
 )
-_WEEK_PATTERN = re.compile(r"第\s*[一二三四五六七八九十\d]+\s*周")
+_WEEK_PATTERN = re.compile(r"第\s*([一二三四五六七八九十两\d]+)\s*周")
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,16 @@ def identify_unit(
     file_names: Sequence[str],
     units: Sequence[Unit],
     known_senders: Mapping[str, str],
+    form_units: Sequence[str] = (),
 ) -> UnitMatch:
-    """Registered sender first; otherwise a unit named in the subject, then in the file names."""
+    """Registered sender first; then the 填报单位 written in a form; then a unit named in the
+    subject, then in the file names. Only the first is verified."""
     address = sender.strip().lower()
     if address and address in known_senders:
         unit = known_senders[address]
         return UnitMatch(unit, True, f"发件地址 {address} 已登记为{unit}")
-    for where, text in (("主题", subject), ("附件名", " ".join(file_names))):
+    sources = (("表格填报单位", " ".join(form_units)), ("主题", subject), ("附件名", " ".join(file_names)))
+    for where, text in sources:
         named = units_named_in(text, units)
         if len(named) == 1:
             return UnitMatch(named[0], False, f"{where}中提到{named[0]}（发件地址未登记，待核实）")
@@ -132,27 +136,42 @@ def guess_kinds(subject: str, file_names: Sequence[str]) -> KindGuess:
     return KindGuess(tuple(kinds), "、".join(hits))
 
 
+def mentioned_deadline(subject: str, file_names: Sequence[str], campaign: Campaign) -> Deadline | None:
+    """The deadline a sender names: “第N周” is the N-th deadline that expects weekly reports."""
+    found = _WEEK_PATTERN.search(" ".join([subject, *file_names]))
+    week = read_blank(found.group(1)).value if found else None
+    weekly = [d for d in campaign.deadlines if Kind.WEEKLY in d.expects]
+    if week is None or not 1 <= week <= len(weekly):
+        return None
+    return weekly[week - 1]
+
+
 def assign_deadline(
     received_at: datetime,
     kinds: Sequence[Kind],
     campaign: Campaign,
     on_file: Iterable[str],
+    mentioned: Deadline | None = None,
 ) -> DeadlineMatch:
     """Which deadline a submission answers, judged by the server's receipt time.
 
-    Among the deadlines that expect one of `kinds`: the most recent passed one is owed if the
+    A deadline the sender names (`mentioned`) wins. Otherwise, among the deadlines that expect
+    one of `kinds`: the most recent passed one is owed if the
     unit has nothing on file for it (`on_file`: deadline ids already answered), and the mail is
     late for it; otherwise the next one still open is answered on time; after the last one, a
     mail corrects the last. A kind no deadline expects (a feature activity) goes with the next
     open deadline and is never taken as a late answer to one it does not belong to.
     """
+    when = campaign.local(received_at).strftime("%m-%d %H:%M")
+    if mentioned is not None:
+        state = State.ON_TIME if received_at <= mentioned.due else State.LATE
+        return DeadlineMatch(mentioned, state, f"{when} 收到，写明是{mentioned.label}，记为{state.label}")
     expected = [d for d in campaign.deadlines if set(kinds) & set(d.expects)]
     candidates = expected or list(campaign.deadlines)
     may_owe = bool(expected) or not kinds
     answered = set(on_file)
     passed = [d for d in candidates if d.due < received_at]
     upcoming = [d for d in candidates if d.due >= received_at]
-    when = campaign.local(received_at).strftime("%m-%d %H:%M")
     if may_owe and passed and passed[-1].id not in answered:
         owed = passed[-1]
         return DeadlineMatch(

@@ -1,4 +1,5 @@
-"""From a decoded message to a Submission: who sent it, what it is, which deadline it answers."""
+"""From a decoded message and its contents to a Submission: who sent it, what it is, which
+deadline it answers, the figures it reports and what a person should look at."""
 
 from __future__ import annotations
 
@@ -13,9 +14,15 @@ from parsers.classify import (
     assign_deadline,
     guess_kinds,
     identify_unit,
+    mentioned_deadline,
+    units_named_in,
 )
-from parsers.message import Attachment, Message
-from store.model import Campaign
+from parsers.contents import Contents
+from parsers.images import near_duplicate, outside_period
+from parsers.message import Message
+from store.model import Campaign, Deadline, Kind
+
+_FORM_KINDS = {"statistics": Kind.WEEKLY, "liaison": Kind.LIAISON}
 
 
 @dataclass(frozen=True)
@@ -25,28 +32,91 @@ class Submission:
     unit: UnitMatch
     kinds: KindGuess
     deadline: DeadlineMatch | None
-    attachments: tuple[Attachment, ...]
+    contents: Contents
+    contacts: Mapping[str, str]  # address -> unit, from the 附件1 forms in this message
     warnings: tuple[str, ...]
+
+    @property
+    def figures(self) -> Mapping[str, int | str | None]:
+        statistics = self.contents.statistics
+        return statistics.figures if statistics else {}
 
 
 def read_submission(
     message: Message,
+    contents: Contents,
     received_at: datetime,
     campaign: Campaign,
     known_senders: Mapping[str, str],
     on_file: Mapping[str, Set[str]],
+    earlier_photos: Mapping[str, str],
 ) -> Submission:
-    """Decide unit, kinds and deadline; `on_file` maps a unit to the deadline ids it answered."""
+    """Decide unit, kinds and deadline, and check the photos.
+
+    `on_file` maps a unit to the deadline ids it answered; `earlier_photos` maps the perceptual
+    hash of every photo filed before to where it was filed ("盐湖区工科局 第1周进展").
+    """
     envelope = message.envelope
-    names = [a.filename for a in message.attachments]
-    unit = identify_unit(envelope.sender, envelope.subject, names, campaign.units, known_senders)
-    kinds = guess_kinds(envelope.subject, names)
+    names = [a.filename for a in contents.files]
+    contacts = _liaison_addresses(contents, campaign)
+    form_units = [r.header.get("填报单位", "") for r in contents.readings] + [c.unit or "" for c in contents.contacts]
+    unit = identify_unit(
+        envelope.sender, envelope.subject, names, campaign.units, {**known_senders, **contacts}, form_units
+    )
+    guessed = guess_kinds(envelope.subject, names)
+    from_forms = [_FORM_KINDS[r.form] for r in contents.readings if r.form in _FORM_KINDS]
+    kinds = KindGuess(
+        tuple(k for k in Kind if k in guessed.kinds or k in from_forms),
+        guessed.reason + ("；附件中有" + "、".join(k.label for k in from_forms) if from_forms else ""),
+    )
     deadline = None
+    warnings = list(contents.warnings)
     if unit.unit is not None:
         deadline = assign_deadline(
-            received_at, kinds.kinds, campaign, on_file.get(unit.unit, frozenset())
+            received_at,
+            kinds.kinds,
+            campaign,
+            on_file.get(unit.unit, frozenset()),
+            mentioned_deadline(envelope.subject, names, campaign),
         )
-    warnings = []
-    if not message.attachments:
+        if deadline.deadline is not None:
+            warnings += _photo_warnings(contents, campaign, deadline.deadline, received_at, earlier_photos)
+    if not contents.files and not contents.cloud_links:
         warnings.append("邮件没有附件")
-    return Submission(unit, kinds, deadline, message.attachments, tuple(warnings))
+    if Kind.WEEKLY in kinds.kinds and contents.statistics is None:
+        warnings.append("没有找到附件2（活动进展情况统计表），请单位补报")
+    return Submission(unit, kinds, deadline, contents, contacts, tuple(warnings))
+
+
+def _liaison_addresses(contents: Contents, campaign: Campaign) -> dict[str, str]:
+    """Address -> unit for each 附件1 whose 单位名称 names exactly one unit."""
+    found = {}
+    for contact in contents.contacts:
+        named = units_named_in(contact.unit or "", campaign.units)
+        if contact.email and "@" in contact.email and len(named) == 1:
+            found[contact.email.strip().lower()] = named[0]
+    return found
+
+
+def _photo_warnings(
+    contents: Contents,
+    campaign: Campaign,
+    deadline: Deadline,
+    received_at: datetime,
+    earlier_photos: Mapping[str, str],
+) -> list[str]:
+    index = campaign.deadlines.index(deadline)
+    start = campaign.deadlines[index - 1].due if index else campaign.start
+    warnings = []
+    seen_here: dict[str, str] = {}
+    for photo in contents.photos:
+        if photo.taken is not None:
+            late_or_early = outside_period(photo.taken, start, max(received_at, deadline.due))
+            if late_or_early:
+                warnings.append(f"“{photo.name}”：{late_or_early}")
+        if photo.phash is not None:
+            again = near_duplicate(photo.phash, {**earlier_photos, **seen_here})
+            if again:
+                warnings.append(f"“{photo.name}”：{again}")
+            seen_here[photo.phash] = f"本邮件中的“{photo.name}”"
+    return warnings

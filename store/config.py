@@ -47,6 +47,7 @@ class CampaignConfig(_Strict):
     timezone: str = "Asia/Shanghai"
     start: date
     deadlines: tuple[DeadlineConfig, ...] = Field(min_length=1)
+    forms: str = "2023-anquanshengchanyue"  # the form definitions in use (parsers/forms/<name>/)
 
     @field_validator("timezone")
     @classmethod
@@ -199,6 +200,10 @@ class ReminderStage(_Strict):
         return self.before is not None or self.before_days is not None
 
 
+FigureMode = Literal["weekly", "cumulative"]
+_FIGURE_KEY = re.compile(r"^\d+\.\d+$")
+
+
 DEFAULT_REMINDERS = (
     ReminderStage(id="eve", before_days=1, at=time(10, 0)),
     ReminderStage(id="two-hours", before=timedelta(hours=2)),
@@ -217,6 +222,22 @@ class NotifyConfig(_Strict):
     contact: str = "联系人 郝大冰，电话 0359-6380232，邮箱 ycjjyxk@126.com"
     reminders: tuple[ReminderStage, ...] = DEFAULT_REMINDERS
     digest_after: Span = timedelta(hours=2)
+    # How units fill 附件2: each week's own figures (the notice asks for 一周活动开展情况) or the
+    # campaign to date; per figure key where some blanks are filled one way and others the other.
+    figures: FigureMode = "weekly"
+    figure_modes: dict[str, FigureMode] = Field(default_factory=dict)
+
+    @field_validator("figure_modes")
+    @classmethod
+    def _figure_keys(cls, value: dict[str, FigureMode]) -> dict[str, FigureMode]:
+        for key in value:
+            if not _FIGURE_KEY.match(key):
+                raise ValueError(f"{key!r} 不是附件2的数据编号，应写作 2.1（第2项第1空）")
+        return value
+
+    def figure_mode(self, key: str) -> FigureMode:
+        """Whether units report figure `key` for the week alone or for the campaign to date."""
+        return self.figure_modes.get(key, self.figures)
 
     @field_validator("reminders")
     @classmethod

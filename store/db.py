@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import schema
 from store.durable import write_durably
-from store.model import Kind, Outcome, State
+from store.model import Campaign, Kind, Outcome, State
 from store.names import numbered, safe_name
 from store.schema import from_text, to_text
 
@@ -84,6 +84,14 @@ Figures = Mapping[str, int | str | None]
 
 
 @dataclass(frozen=True)
+class PhotoRecord:
+    name: str
+    taken_at: datetime | None
+    phash: str | None
+    thumbnail: bytes | None
+
+
+@dataclass(frozen=True)
 class Filing:
     """The decision about one message, ready to be recorded."""
 
@@ -98,6 +106,7 @@ class Filing:
     figures: Figures = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     activities: tuple[Activity, ...] = ()
+    photos: tuple[PhotoRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,6 +354,10 @@ class Store:
             )
             return int(conn.execute(select(m.attempts).where(m.id == message)).scalar_one())
 
+    def set_outcome(self, message: int, outcome: Outcome, reason: str) -> None:
+        """Record a kept message's outcome when there is nothing to file (e.g. an auto-reply)."""
+        self._set(message, outcome=outcome, reason=reason)
+
     def note_failure(self, message: int, reason: str) -> None:
         """Keep the message pending with the reason of its last failed attempt."""
         self._set(message, reason=reason)
@@ -366,7 +379,7 @@ class Store:
             folder = self.archive_dir / UNSORTED_FOLDER / f"{message:06d}"
         stored = [self._keep_file(folder, f) for f in filing.files]
         with self.engine.begin() as conn:
-            for table in (schema.files, schema.figures, schema.warnings, schema.activities):
+            for table in (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos):
                 conn.execute(table.delete().where(table.c.message == message))
             for key, value in filing.figures.items():
                 conn.execute(
@@ -381,6 +394,16 @@ class Store:
                 conn.execute(insert(schema.warnings).values(message=message, text=text))
             for activity in filing.activities:
                 conn.execute(insert(schema.activities).values(message=message, **vars(activity)))
+            for photo in filing.photos:
+                conn.execute(
+                    insert(schema.photos).values(
+                        message=message,
+                        name=photo.name,
+                        taken_at=to_text(photo.taken_at) if photo.taken_at else None,
+                        phash=photo.phash,
+                        thumbnail=photo.thumbnail,
+                    )
+                )
             for original, kept in zip(filing.files, stored, strict=True):
                 conn.execute(
                     insert(schema.files).values(
@@ -489,18 +512,20 @@ class Store:
                 )
             )
 
-    def deadlines_on_file(self) -> dict[str, set[str]]:
-        """Unit -> the deadline ids it has a filed submission for."""
+    def deadlines_on_file(self, campaign: Campaign) -> dict[str, set[str]]:
+        """Unit -> the deadline ids it has answered with a filed submission."""
         m = schema.messages.c
         on_file: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(m.unit, m.deadline_id)
+                select(m.unit, m.deadline_id, m.kinds)
                 .where(m.outcome == Outcome.FILED, m.deadline_id.is_not(None))
                 .distinct()
             )
             for row in rows:
-                on_file.setdefault(row.unit, set()).add(row.deadline_id)
+                kinds = tuple(Kind(k) for k in row.kinds.split(",") if k)
+                if campaign.deadline(row.deadline_id).answered_by(kinds):
+                    on_file.setdefault(row.unit, set()).add(row.deadline_id)
         return on_file
 
     def failing_since(self, source: str) -> tuple[int, datetime] | None:
@@ -602,6 +627,17 @@ class Store:
             for row in conn.execute(select(schema.activities).where(a.message.in_(ids)).order_by(a.id)):
                 found[row.message].append(Activity(row.content, row.time, row.media, row.link, row.note))
         return found
+
+    def photo_hashes(self, exclude: int) -> dict[str, str]:
+        """Perceptual hash -> where it was filed, for every filed photo but message `exclude`'s."""
+        p, m = schema.photos.c, schema.messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(p.phash, m.unit, m.deadline_id, p.name)
+                .join(schema.messages, p.message == m.id)
+                .where(p.phash.is_not(None), p.message != exclude, m.outcome == Outcome.FILED)
+            )
+            return {r.phash: f"{r.unit} {r.deadline_id} “{r.name}”" for r in rows}
 
     def outcome_counts(self) -> dict[Outcome, int]:
         m = schema.messages.c

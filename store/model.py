@@ -114,6 +114,11 @@ class Deadline:
     def passed(self, now: datetime) -> bool:
         return now > self.due
 
+    def answered_by(self, kinds: tuple[Kind, ...]) -> bool:
+        """A submission answers this deadline when it carries something expected, or when
+        nobody could tell what it carries (a feature-activity photo alone does not)."""
+        return not kinds or bool(set(kinds) & set(self.expects))
+
     def state(self, first_received: datetime | None, now: datetime) -> State:
         """Judge a unit against this deadline from the receipt time of its first submission."""
         if first_received is None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -150,3 +151,17 @@ activities = Table(
     Column("note", Text),
 )
 Index("ix_activities_message", activities.c.message)
+
+# Photos a message brought: the perceptual hash finds the same photo sent again, the thumbnail
+# goes into the digest.
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message", Integer, ForeignKey("messages.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("taken_at", Text),
+    Column("phash", Text),
+    Column("thumbnail", LargeBinary),
+)
+Index("ix_photos_message", photos.c.message)

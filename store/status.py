@@ -70,11 +70,6 @@ class Status:
     liveness: Liveness
 
 
-def _counts_for(record: SubmissionRecord, deadline: Deadline) -> bool:
-    """A submission answers a deadline when it carries something expected (or nobody could tell)."""
-    return not record.kinds or bool(set(record.kinds) & set(deadline.expects))
-
-
 def standings(
     campaign: Campaign, records: Sequence[SubmissionRecord], now: datetime
 ) -> tuple[DeadlineStatus, ...]:
@@ -86,7 +81,7 @@ def standings(
             mine = [
                 r for r in records if r.unit == unit.name and r.deadline_id == deadline.id
             ]
-            counting = [r for r in mine if _counts_for(r, deadline)]
+            counting = [r for r in mine if deadline.answered_by(r.kinds)]
             first = min((r.received_at for r in counting), default=None)
             kinds = tuple(k for k in Kind if any(k in r.kinds for r in mine))
             # The latest submission with figures supersedes earlier ones (a correction).

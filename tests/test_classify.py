@@ -13,6 +13,7 @@ from parsers.classify import (
     could_be_report,
     guess_kinds,
     identify_unit,
+    mentioned_deadline,
     units_named_in,
 )
 from store.config import load_settings
@@ -98,6 +99,24 @@ def test_assign_deadline_by_receipt_time(
     assert match.deadline is not None
     assert (match.deadline.id, match.state) == (deadline, state)
     assert match.reason
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [("第二周进展", "week-2"), ("第 3 周统计表", "week-3"), ("第4周", "week-4"), ("第五周", None), ("周报", None)],
+)
+def test_a_week_named_in_the_subject_is_found(subject: str, expected: str | None) -> None:
+    found = mentioned_deadline(subject, [], CAMPAIGN)
+    assert (found.id if found else None) == expected
+
+
+def test_a_named_week_wins_over_the_receipt_time() -> None:
+    # Missed week-1, sends week-2's report on the 13th: it is week-2, on time, not week-1 late.
+    week2 = CAMPAIGN.deadline("week-2")
+    match = assign_deadline(at("2023-06-13 10:00"), [Kind.WEEKLY], CAMPAIGN, [], week2)
+    assert (match.deadline, match.state) == (week2, State.ON_TIME)
+    late = assign_deadline(at("2023-06-21 15:00"), [Kind.WEEKLY], CAMPAIGN, [], CAMPAIGN.deadline("week-3"))
+    assert late.state is State.LATE
 
 
 def test_receipt_time_is_judged_in_beijing_time() -> None:

@@ -43,8 +43,7 @@ def test_after_downtime_across_a_deadline_each_missed_reminder_goes_once(tmp_pat
     daemon = Daemon(settings, lambda: moment)
 
     daemon.due_job()  # before the eve stage of week-1 (06-06 10:00): nothing for week-1
-    week1 = [n for n in outbox_files(tmp_path) if "week-1" in n]
-    assert week1 == []
+    assert [n for n in outbox_files(tmp_path) if "week-1" in n] == []
 
     # Down from 09:00 on the 6th until 15:00 on the 7th: the eve and two-hour stages were
     # missed, and it is now after week-1's 12:00 deadline. Only the overdue reminder still
@@ -52,10 +51,12 @@ def test_after_downtime_across_a_deadline_each_missed_reminder_goes_once(tmp_pat
     moment = at("2023-06-07T15:00")
     daemon.due_job()
     daemon.due_job()
-    week1 = [n for n in outbox_files(tmp_path) if "week-1" in n]
+    week1 = [n for n in outbox_files(tmp_path) if n.startswith("remind_") and "week-1" in n]
     assert len(week1) == len(REGISTERED)
     assert all("overdue" in n for n in week1), week1
-    assert not any("eve" in n or "two-hours" in n for n in week1)
+    # The digest was due at 14:00, two hours after the deadline: sent late, once.
+    digests = [n for n in outbox_files(tmp_path) if n.startswith("digest_")]
+    assert digests == ["digest_setup~leader@example.gov.cn.eml", "digest_week-1~leader@example.gov.cn.eml"]
 
 
 def test_run_polls_acknowledges_and_stops_cleanly_on_sigterm(
@@ -73,7 +74,7 @@ def test_run_polls_acknowledges_and_stops_cleanly_on_sigterm(
         assert second.returncode == 1 and "已在运行" in second.stderr
     finally:
         daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=30)
+        _, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err
     log = (tmp_path / "data" / "operator.log").read_text(encoding="utf-8")
     assert "baosong 已启动" in log and log.rstrip().endswith("baosong 已停止")

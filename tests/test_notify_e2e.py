@@ -70,6 +70,10 @@ def test_one_ack_per_report_and_none_where_an_answer_would_loop(
     assert "郝大冰" in body
     log = (tmp_path / "data" / "operator.log").read_text(encoding="utf-8")
     assert "stranger@qq.test" in log and "未登记" in log
+    # The out-of-office answer of a registered unit is no report of that unit.
+    assert "自动回复" in log and "不是报送材料" in log
+    week1 = next(d for d in status(config, "2023-06-06T11:05")["deadlines"] if d["id"] == "week-1")
+    assert next(u for u in week1["units"] if u["unit"] == "永济市工科局")["state"] == "not_due"
     assert len(smtp_sink.messages) == 1
 
 

@@ -176,7 +176,8 @@ def remind_at(office: Bureau, sink: SmtpSink, when: str) -> list[tuple[str, str]
     before = len(sink.messages)
     office.clock.now = beijing(when)
     notifier = office.notifier
-    notifier.remind(notifier.due_reminders(office.store.deadlines_on_file(), office.store.learned_senders()))
+    on_file = office.store.deadlines_on_file(office.settings.campaign_model())
+    notifier.remind(notifier.due_reminders(on_file, office.store.learned_senders()))
     notifier.deliver()
     return [(c.rcpt_tos[0], str(c.message()["Subject"])) for c in sink.messages[before:]]
 

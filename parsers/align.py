@@ -1,0 +1,342 @@
+"""Finding the blanks of a printed item in what the unit sent back.
+
+The printed words of an item ("组织开展宣讲活动（ ）场，参与（ ）人次；…") are aligned character by
+character with the unit's text, allowing words to be missing, changed or added. A blank is
+whatever lies between the printed words found on either side of it, so "（12）", "12", "十二场"
+and a number typed over the brackets all come out the same, whatever runs or cells carried them.
+
+Costs steer which printed words are taken as found: a digit outside a blank is dearer than other
+extra text (figures belong in blanks), and prose inside a numeric blank dearer still (so a remark
+such as "（其中线上1场）" after a blank is left outside it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from parsers.forms import Item
+from parsers.layout import Stream, fold
+
+# In tenths, to stay in integers.
+_DELETE = 4  # a printed character the unit's text lacks (units abbreviate)
+_EXTRA = 10  # a character of the unit's that matches nothing
+_EXTRA_DIGIT = 30
+_OPEN = 4  # starting a run of matched characters: whole words beat stray characters
+_DISTINCT = -3  # finding a character of a word that occurs once in the form
+_SKIP_OPEN = 12  # starting a run of printed characters missing from the unit's text
+_LEAVE_OUT = 30  # a whole clause missing
+# Text before the first and after the last printed word. Not free, else the alignment would
+# end early to avoid paying for a remark in the middle; figures there dearer still.
+_OUTSIDE = 3
+_OUTSIDE_DIGIT = 10
+_IN_NUMBER_UNIT = 10  # a unit word inside a numeric blank ("（12场）")
+_IN_NUMBER_PROSE = 40  # prose inside a numeric blank
+_IN_TEXT = 1  # anything inside a text blank (an activity's name)
+_LOCAL_RUN = 4  # length of the printed words that vouch for a blank on their own
+_REMARK = 2  # a bracketed remark between printed words: "场（其中线上1场），参与"
+_DIGITS = frozenset("0123456789零〇一二两三四五六七八九十百千万壹贰叁肆伍陆柒捌玖拾佰仟萬")
+_NUMBER_CHARS = _DIGITS | frozenset("()约余多近逾超左右以上来+/-_.,:;'\"…*无没有暂未共计合累总达")
+_UNIT_CHARS = frozenset("场次人名位篇个件条期项家份起处所批观看")
+
+
+@dataclass(frozen=True)
+class BlankPlace:
+    """Where one blank of an item was found.
+
+    `text` is the unit's cell for it (raw, brackets and all). `found` is False when its
+    surroundings were not found well enough to trust the place. `shared` is the key of a
+    neighbouring blank that could not be told apart from this one (no printed word between).
+    """
+
+    key: str
+    text: str
+    found: bool
+    shared: str | None
+
+
+def distinctive_words(items: Sequence[Item]) -> frozenset[str]:
+    """The runs of `_LOCAL_RUN` printed characters that occur once in all the items: "心得体会"
+    says which blank follows, "场,参与" (in a dozen clauses) does not."""
+    counts: dict[str, int] = {}
+    for item in items:
+        for clause in item.clauses:
+            for piece in clause.pieces:
+                folded = fold(piece)
+                for index in range(len(folded) - _LOCAL_RUN + 1):
+                    word = folded[index : index + _LOCAL_RUN]
+                    counts[word] = counts.get(word, 0) + 1
+    return frozenset(word for word, count in counts.items() if count == 1)
+
+
+def place_blanks(
+    items: Sequence[Item],
+    stream: Stream,
+    start: int,
+    end: int,
+    min_found: float,
+    distinctive: frozenset[str],
+) -> tuple[BlankPlace, ...]:
+    """Align the printed text of `items` (in order) with folded positions [start, end).
+
+    A blank is trusted (`found`) when its clause is found: `min_found` of its printed
+    characters, among them a word that occurs nowhere else in the form (`distinctive`, so
+    that "活动（ ）场，参与（ ）人次", common to a dozen clauses, never vouches alone); or when
+    the printed word after it is found and a distinctive word right before it ("心得体会5篇"
+    typed in a mail); or when it follows a trusted blank with every printed character between
+    them found ("3场，参与120人次").
+    """
+    literals: list[str] = []
+    clause_of: list[int] = []
+    windows: list[int] = []  # first literal of each distinctive word
+    gaps: dict[int, list[tuple[str, bool, int]]] = {}  # literal index -> blanks before it
+    clauses = [clause for item in items for clause in item.clauses]
+    for number, clause in enumerate(clauses):
+        for piece, blank in zip(clause.pieces, (*clause.blanks, None), strict=True):
+            folded = fold(piece)
+            windows.extend(
+                len(literals) + k
+                for k in range(len(folded) - _LOCAL_RUN + 1)
+                if folded[k : k + _LOCAL_RUN] in distinctive
+            )
+            literals.extend(folded)
+            clause_of.extend([number] * len(folded))
+            if blank is not None:
+                gaps.setdefault(len(literals), []).append((blank.key, blank.text, number))
+    rewarded = [False] * len(literals)
+    for first in windows:
+        rewarded[first : first + _LOCAL_RUN] = [True] * _LOCAL_RUN
+    ends_of_clauses = {
+        index + 1: clause_of.index(number)
+        for index, number in enumerate(clause_of)
+        if index + 1 == len(clause_of) or clause_of[index + 1] != number
+    }
+    matched = _align(literals, rewarded, gaps, ends_of_clauses, stream.folded[start:end])
+    found_in_clause = [0] * len(clauses)
+    size_of_clause = [0] * len(clauses)
+    for index, position in enumerate(matched):
+        size_of_clause[clause_of[index]] += 1
+        found_in_clause[clause_of[index]] += position is not None
+    anchored = {clause_of[first] for first in windows if _unbroken(matched, first, _LOCAL_RUN)}
+    places: list[BlankPlace] = []
+    bounds: list[tuple[int, int]] = []
+    previous_gap, previous_trusted = -1, False
+    for gap, blanks in sorted(gaps.items()):
+        earlier = [k for k in matched[:gap] if k is not None]
+        later = [k for k in matched[gap:] if k is not None]
+        left = earlier[-1] if earlier else -1
+        right = later[0] if later else end - start
+        first = stream.raw(start + left) + 1 if left >= 0 else stream.raw(start)
+        last = stream.raw(start + right)
+        number = blanks[0][2]
+        after = gap < len(matched) and matched[gap] is not None and clause_of[gap] == number
+        words = _run_before(literals, matched, clause_of, gap, set(gaps))
+        trusted = (
+            number in anchored and found_in_clause[number] >= min_found * size_of_clause[number]
+        ) or (
+            after
+            and (
+                any(words[i : i + _LOCAL_RUN] in distinctive for i in range(len(words)))
+                or (previous_trusted and gap - previous_gap == len(words))
+            )
+        )
+        for key, _, _ in blanks:
+            places.append(BlankPlace(key, stream.text[first:last], trusted, None))
+            bounds.append((left, right))
+        previous_gap, previous_trusted = gap, trusted
+    return _mark_shared(places, bounds)
+
+
+def _unbroken(matched: Sequence[int | None], first: int, length: int) -> bool:
+    """Were printed characters [first, first + length) found one after another?"""
+    positions = matched[first : first + length]
+    return all(
+        p is not None and (k == 0 or p == (positions[k - 1] or 0) + 1)
+        for k, p in enumerate(positions)
+    )
+
+
+def _run_before(
+    literals: Sequence[str],
+    matched: Sequence[int | None],
+    clause_of: Sequence[int],
+    gap: int,
+    gaps: set[int],
+) -> str:
+    """The printed characters found unbroken right before blank `gap`, back to the previous
+    blank or the start of the clause."""
+    index = gap - 1
+    while (
+        index >= 0
+        and clause_of[index] == clause_of[gap - 1]
+        and matched[index] is not None
+        and (index + 1 == gap or matched[index] == (matched[index + 1] or 0) - 1)
+    ):
+        if index in gaps:
+            return "".join(literals[index:gap])
+        index -= 1
+    return "".join(literals[index + 1 : gap])
+
+
+def _mark_shared(
+    places: Sequence[BlankPlace], bounds: Sequence[tuple[int, int]]
+) -> tuple[BlankPlace, ...]:
+    """Trusted blanks with the same printed words around them share one piece of text: which
+    of them it fills cannot be known, unless it is empty. (Blanks not trusted stay empty
+    anyway, so they do not contest the text.)"""
+    result = []
+    for index, place in enumerate(places):
+        twins = [
+            other.key
+            for other_index, other in enumerate(places)
+            if other_index != index and other.found and bounds[other_index] == bounds[index]
+        ]
+        shared = twins[0] if twins and place.found and place.text.strip() else None
+        result.append(BlankPlace(place.key, place.text, place.found, shared))
+    return tuple(result)
+
+
+def _align(
+    literals: Sequence[str],
+    rewarded: Sequence[bool],
+    gaps: dict[int, list[tuple[str, bool, int]]],
+    clauses: dict[int, int],
+    text: str,
+) -> list[int | None]:
+    """For each printed character, the index in `text` it matched exactly, or None.
+
+    Text before the first and after the last printed character is cheap. Three states per
+    cell (Gotoh): the last step matched, skipped printed words, or took the unit's
+    characters. Opening a run of matches or of skipped words has a price, so the
+    alignment keeps printed words whole and in one piece instead of picking stray characters
+    out of a remark or a later clause. Finding a distinctive printed word (`rewarded`) earns
+    a little, so that it wins over words common to many clauses. A whole clause may be left out for the price of one
+    missing character (`clauses` maps the end of each clause to its start): units delete the
+    lines they have nothing for, and without this the printed words shared by many clauses
+    ("活动（ ）场，参与（ ）人次") would drift to whichever clause made one long gap.
+    """
+    n, m = len(literals), len(text)
+    remark = _remarks(text)
+    # A printed character replaced by one of the unit's: as dear as missing plus extra.
+    changed = [(_EXTRA_DIGIT if c in _DIGITS else _EXTRA) + _DELETE for c in text]
+    extra = [_REMARK if remark[j] else changed[j] - _DELETE for j, c in enumerate(text)]
+    in_number = [
+        0 if c in _NUMBER_CHARS else _IN_NUMBER_UNIT if c in _UNIT_CHARS else _IN_NUMBER_PROSE
+        for c in text
+    ]
+    never = 1 << 40
+    # Row 0: any amount of the unit's text may come first, cheaply.
+    matched_row = [never] * (m + 1)
+    outside = [_OUTSIDE_DIGIT if c in _DIGITS else _OUTSIDE for c in text]
+    taken_row = [0] * (m + 1)
+    for j in range(m):
+        taken_row[j + 1] = taken_row[j] + outside[j]
+    skipped_row = [never] * (m + 1)
+    # Per cell, the predecessor state of each state: bits 0-1 matched, 2-3 taken (bit 4 set
+    # when the character was taken as extra text rather than substituted), 5-6 skipped.
+    moves: list[bytearray] = [bytearray(m + 1)]
+    starts = set(clauses.values())
+    # The best cost and state at the start of each clause, for leaving the clause out.
+    at_start: dict[int, list[tuple[int, int]]] = {}
+    if 0 in starts:
+        at_start[0] = [(cost, 1) for cost in taken_row]
+    for i in range(1, n + 1):
+        literal = literals[i - 1]
+        reward = _DISTINCT if rewarded[i - 1] else 0
+        blanks = gaps.get(i)
+        if blanks is None:
+            inserting = extra
+        elif any(is_text for _, is_text, _ in blanks):
+            inserting = [_IN_TEXT] * m
+        else:
+            inserting = in_number
+        matched, taken, skipped = [never] * (m + 1), [never] * (m + 1), [never] * (m + 1)
+        move = bytearray(m + 1)
+        skipped[0], state = _best3(
+            matched_row[0] + _SKIP_OPEN, taken_row[0] + _SKIP_OPEN, skipped_row[0]
+        )
+        skipped[0] += _DELETE
+        move[0] = state << 5
+        for j in range(1, m + 1):
+            code = 0
+            if text[j - 1] == literal:
+                matched[j], state = _best3(
+                    matched_row[j - 1], taken_row[j - 1] + _OPEN, skipped_row[j - 1] + _OPEN
+                )
+                matched[j] += reward
+                code = state
+                cost, state = never, 0
+            else:
+                cost, state = _best3(matched_row[j - 1], taken_row[j - 1], skipped_row[j - 1])
+                cost += changed[j - 1]
+            here, before = _best3(matched[j - 1], taken[j - 1], skipped[j - 1])
+            here += inserting[j - 1]
+            if here < cost:
+                cost, state = here, before | 4
+            taken[j] = cost
+            code |= state << 2
+            skipped[j], state = _best3(
+                matched_row[j] + _SKIP_OPEN, taken_row[j] + _SKIP_OPEN, skipped_row[j]
+            )
+            skipped[j] += _DELETE
+            move[j] = code | state << 5
+        if i in clauses:
+            for j, (cost, _) in enumerate(at_start[clauses[i]]):
+                if cost + _LEAVE_OUT < skipped[j]:
+                    skipped[j] = cost + _LEAVE_OUT
+                    move[j] = (move[j] & 0b11111) | 3 << 5
+        if i in starts:
+            at_start[i] = [_best3(matched[j], taken[j], skipped[j]) for j in range(m + 1)]
+        moves.append(move)
+        matched_row, taken_row, skipped_row = matched, taken, skipped
+    ends = [_best3(matched_row[k], taken_row[k], skipped_row[k]) for k in range(m + 1)]
+    after = [0] * (m + 1)
+    for k in range(m - 1, -1, -1):
+        after[k] = after[k + 1] + outside[k]
+    j = min(range(m + 1), key=lambda k: (ends[k][0] + after[k], -k))
+    state = ends[j][1]
+    result: list[int | None] = [None] * n
+    i = n
+    while i > 0:
+        code = moves[i][j]
+        if state == 0:
+            result[i - 1] = j - 1
+            state, i, j = code & 3, i - 1, j - 1
+        elif state == 1:
+            state = (code >> 2) & 3
+            if (code >> 4) & 1:
+                j -= 1
+            else:
+                i, j = i - 1, j - 1
+        elif (code >> 5) & 3 == 3:  # the clause ending here was left out
+            i = clauses[i]
+            state = at_start[i][j][1]
+        else:
+            state, i = (code >> 5) & 3, i - 1
+    return result
+
+
+def _remarks(text: str) -> list[bool]:
+    """Which characters of (folded) `text` are in a bracketed remark: brackets holding words
+    that are not a figure ("(其中线上1场)", not "(12)", "(约300)" or "(无)")."""
+    inside = [False] * len(text)
+    start = -1
+    for index, char in enumerate(text):
+        if char == "(":
+            start = index
+        elif char == ")" and start >= 0:
+            words = text[start + 1 : index]
+            if any(c not in _NUMBER_CHARS and c not in _UNIT_CHARS for c in words):
+                inside[start : index + 1] = [True] * (index + 1 - start)
+            start = -1
+    return inside
+
+
+def _best3(matched: int, taken: int, skipped: int) -> tuple[int, int]:
+    """The least of three state costs and its state (0 matched, 1 taken, 2 skipped); ties go
+    to the earlier state."""
+    if matched <= taken and matched <= skipped:
+        return matched, 0
+    if taken <= skipped:
+        return taken, 1
+    return skipped, 2

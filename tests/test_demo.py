@@ -1,0 +1,86 @@
+"""`baosong demo` on the bundled sample mailbox, and the sample itself."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parsers import parse_message
+from tests import samplebuilder
+from tests.baosong_cli import baosong_command
+
+EXPECTED_STATES = {  # from the scenario written in tests/samplebuilder.py
+    ("垣曲县工科局", "week-1"): "missing",
+    ("闻喜县工科局", "week-1"): "late",
+    ("新绛县工科局", "week-3"): "late",
+    ("夏县工科局", "setup"): "missing",
+    ("平陆县工科局", "setup"): "late",
+    ("芮城县工科局", "summary"): "late",
+    ("盐湖区工科局", "week-4"): "on_time",
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [*baosong_command(), "demo", "--into", str(folder)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    return folder, result.stdout
+
+
+def demo_status(folder: Path, stdout: str) -> dict[str, Any]:
+    now = stdout.rsplit("--now ", 1)[1].split()[0]
+    result = subprocess.run(
+        [*baosong_command(), "--config", str(folder / "config.yaml"), "status", "--json", "--now", now],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def test_the_demo_files_every_report_and_prints_where_things_went(demo: tuple[Path, str]) -> None:
+    folder, stdout = demo
+    assert f"所有文件在 {folder}" in stdout
+    assert "已归档 80" in stdout and "非报送邮件 10" in stdout and "待分拣 1" in stdout and "重复邮件 1" in stdout
+    assert (folder / "data" / "operator.log").stat().st_size > 0
+    assert (folder / "data" / "archive" / "盐湖区工科局" / "week-1").is_dir()
+    status = demo_status(folder, stdout)
+    states = {(u["unit"], d["id"]): u["state"] for d in status["deadlines"] for u in d["units"]}
+    for key, state in EXPECTED_STATES.items():
+        assert states[key] == state, key
+
+
+def test_the_demo_answers_and_chases(demo: tuple[Path, str]) -> None:
+    folder, _ = demo
+    sent = [p.name for p in (folder / "outbox").glob("*.eml")]
+    acks = [n for n in sent if n.startswith("ack_")]
+    reminders = [n for n in sent if n.startswith("remind_")]
+    assert acks and reminders
+    # 闻喜县 (registered) was late for week 1: reminded before the deadline, and after it.
+    assert any(n.startswith("remind_闻喜县工科局_week-1_two-hours") for n in reminders)
+    assert any(n.startswith("remind_闻喜县工科局_week-1_overdue") for n in reminders)
+    # 夏县 sent no address anybody knows: never acknowledged, never mailed.
+    assert not any("xiaxian" in n for n in sent)
+    # Each (unit, deadline, stage) at most once.
+    assert len(set(reminders)) == len(reminders)
+
+
+def test_the_bundled_sample_is_what_the_builder_makes(tmp_path: Path) -> None:
+    mails, _ = samplebuilder.build(random.Random(samplebuilder.SEED))
+    bundled = sorted((samplebuilder.SAMPLE / "maildir" / "cur").glob("[!.]*"))
+    assert len(bundled) == len(mails)
+
+    def outline(raw: bytes) -> tuple[object, ...]:
+        message = parse_message(raw)
+        return (message.envelope.sender, message.envelope.subject, message.envelope.received_at,
+                tuple(a.filename for a in message.attachments))
+
+    assert [outline(p.read_bytes()) for p in bundled] == [outline(m.raw) for m in mails]
