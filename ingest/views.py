@@ -24,9 +24,17 @@ def outbox_json(summary: OutboxSummary) -> dict[str, Any]:
 
 
 def outbox_lines(summary: OutboxSummary) -> list[str]:
+    """Counts by state, then each kind of problem once with how many mails it touched."""
     counts = " · ".join(f"{s.label} {summary.counts.get(s, 0)} 封" for s in MailState)
     lines = [f"发件：{counts}"]
-    lines += [f"  {p.state.label}：「{p.subject}」→ {p.recipient}：{p.last_error}" for p in summary.problems]
+    by_error: dict[str, list[str]] = {}
+    for problem in summary.problems:
+        # A reminder with no address has no recipient: name its unit, from the key.
+        who = problem.recipient or problem.key.split(":")[1 if ":" in problem.key else 0]
+        by_error.setdefault(problem.last_error or "原因不明", []).append(who)
+    for error, whom in by_error.items():
+        names = "、".join(dict.fromkeys(whom))
+        lines.append(f"  {len(whom)} 封未能发出（{error}）：{names}")
     return lines
 
 

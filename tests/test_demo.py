@@ -84,3 +84,21 @@ def test_the_bundled_sample_is_what_the_builder_makes(tmp_path: Path) -> None:
                 tuple(a.filename for a in message.attachments))
 
     assert [outline(p.read_bytes()) for p in bundled] == [outline(m.raw) for m in mails]
+
+
+def test_the_figures_read_from_the_sample_equal_what_the_units_filled_in(demo: tuple[Path, str]) -> None:
+    folder, stdout = demo
+    truth: dict[str, dict[str, dict[str, object]]] = json.loads(samplebuilder.TRUTH.read_text(encoding="utf-8"))
+    status = demo_status(folder, stdout)
+    read = {(d["id"], u["unit"]): u["figures"] for d in status["deadlines"] for u in d["units"]}
+    compared = exact = invented = 0
+    for deadline, units in truth.items():
+        for unit, figures in units.items():
+            for key, value in figures.items():
+                got = read[(deadline, unit)].get(key)
+                compared += 1
+                exact += got == value
+                invented += got is not None and got != value
+    assert compared > 1500
+    assert invented == 0
+    assert exact / compared >= 0.995, f"{exact}/{compared}"
