@@ -19,6 +19,7 @@ import click
 
 from ingest.context import Context
 from ingest.cycle import poll as run_poll
+from ingest.cycle import reprocess as rebuild
 from ingest.daemon import Daemon
 from ingest.demo import describe_demo, prepare, replay
 from ingest.due import queue_due_reminders, reminders_due
@@ -213,6 +214,18 @@ def remind(ctx: Context, dry_run: bool) -> None:
     queued = queue_due_reminders(ctx)
     delivery = notifier.deliver()
     click.echo(f"已排队 {queued} 封提醒；{delivery.summary()}")
+
+
+@cli.command(help="Rebuild every submission from the raw mail kept in data_dir/raw (after an update).\n\n"
+             "Example: baosong reprocess")
+@common_options
+@with_context
+def reprocess(ctx: Context) -> None:
+    try:
+        report = rebuild(ctx, Progress())
+    except LockHeld as exc:
+        raise BaosongError(f"{exc}；请等收取结束后再重新处理") from exc
+    click.echo(f"重新处理完成：{report.summary()}")
 
 
 @cli.command(help="Fetch again, at the next poll, mail first judged not a report (or too large).\n\n"

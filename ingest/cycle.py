@@ -94,6 +94,22 @@ def poll(ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _ne
     return report
 
 
+def reprocess(ctx: Context, progress: Progress) -> PollReport:
+    """Rebuild every submission from the raw spool (after a parser fix); the mailbox is not read."""
+    source = open_source(ctx.settings.mailbox)
+    with exclusive(ctx.settings.data_dir / "locks", source.key):
+        reopened = ctx.store.reopen_all()
+        ctx.oplog.info(f"开始重新处理原始邮件 {reopened} 封")
+        report = PollReport()
+        progress.start("重新处理", reopened)
+        for kept in ctx.store.pending():
+            _process(ctx, kept, report, None)
+            progress.advance()
+        progress.finish()
+        ctx.oplog.info(f"重新处理完成：{report.summary()}")
+        return report
+
+
 def _alarm_if_down_long(ctx: Context, source: str) -> None:
     """Say once, loudly, when the mailbox has failed for longer than the configured time."""
     failing = ctx.store.failing_since(source)

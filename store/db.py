@@ -294,6 +294,21 @@ class Store:
             for r in rows
         ]
 
+    def reopen_all(self) -> int:
+        """Make every message kept in the spool pending again, to rebuild its submission.
+
+        Duplicates stay duplicates; acknowledgments already sent are keyed by message and so
+        are not sent again.
+        """
+        m = schema.messages.c
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(schema.messages)
+                .where(m.raw_path.is_not(None), m.outcome != Outcome.DUPLICATE)
+                .values(outcome=Outcome.PENDING, attempts=0, reason="重新处理", updated_at=to_text(self._clock()))
+            )
+            return int(result.rowcount)
+
     def requeue(self, ids: Iterable[int]) -> list[int]:
         """Ask for messages recorded without their body to be fetched by the next poll."""
         m = schema.messages.c

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,21 @@ def test_the_figures_read_from_the_sample_equal_what_the_units_filled_in(demo: t
     assert compared > 1500
     assert invented == 0
     assert exact / compared >= 0.995, f"{exact}/{compared}"
+
+
+def test_reprocess_rebuilds_the_same_submissions_and_sends_nothing_again(
+    demo: tuple[Path, str], tmp_path: Path
+) -> None:
+    folder, stdout = demo
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    before = demo_status(copy, stdout)
+    sent_before = sorted(p.name for p in (copy / "outbox").glob("*.eml"))
+    result = subprocess.run(
+        [*baosong_command(), "--config", str(copy / "config.yaml"), "reprocess", "--now", "2023-07-02T09:00"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    assert "重新处理完成" in result.stdout and "归档 80" in result.stdout
+    after = demo_status(copy, stdout)
+    assert after["deadlines"] == before["deadlines"]
+    assert sorted(p.name for p in (copy / "outbox").glob("*.eml")) == sent_before
