@@ -7,6 +7,8 @@ The expected acknowledgments and reminders are worked out here from the sample m
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +20,7 @@ from ingest.daemon import Daemon
 from parsers import parse_message
 from store.config import load_settings
 from tests import samplebuilder
-from tests.baosong_cli import IMAP_PASSWORD_ENV, SMTP_PASSWORD_ENV
+from tests.baosong_cli import IMAP_PASSWORD_ENV, SMTP_PASSWORD_ENV, run
 from tests.servers import Account, SmtpSink
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -62,9 +64,15 @@ def county(raw: bytes) -> tuple[str, str] | None:
     return envelope.sender, envelope.subject
 
 
+@dataclass(frozen=True)
+class Replay:
+    mails: list[tuple[datetime, bytes]]
+    sent_at: dict[datetime, list[str]]  # moment -> "Auto-Submitted|recipient" of each mail sent then
+    config: Path
+
+
 @pytest.fixture
-def replay(imap_account: Account, smtp_sink: SmtpSink, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple[datetime, bytes]], dict[datetime, list[str]]]:
+def replay(imap_account: Account, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Replay:
     mails = sample_mails()
     for received, raw in mails:
         imap_account.append(raw, received)
@@ -99,7 +107,7 @@ def replay(imap_account: Account, smtp_sink: SmtpSink, tmp_path: Path,
         captured = smtp_sink.messages
         sent_at[moment] = [f"{c.message()['Auto-Submitted']}|{c.rcpt_tos[0]}" for c in captured[seen:]]
         seen = len(captured)
-    return mails, sent_at
+    return Replay(mails, sent_at, tmp_path / "config.yaml")
 
 
 REGISTERED = {f"{local}@county.test" for _, _, local in samplebuilder.UNITS[: samplebuilder.REGISTERED_IN_CONFIG]}
@@ -111,10 +119,8 @@ def known_by(mails: list[tuple[datetime, bytes]], at: datetime) -> set[str]:
     return REGISTERED | learned
 
 
-def test_every_report_from_a_known_address_is_acknowledged_once_and_nothing_else_is(
-    replay: tuple[list[tuple[datetime, bytes]], dict[datetime, list[str]]],
-) -> None:
-    mails, sent_at = replay
+def test_every_report_from_a_known_address_is_acknowledged_once_and_nothing_else_is(replay: Replay) -> None:
+    mails, sent_at = replay.mails, replay.sent_at
     reports = {(when, c) for when, raw in mails if (c := county(raw)) is not None}
     first = {c: min(w for w, other in reports if other == c) for _, c in reports}  # a resend counts once
     expected = sorted(sender for (sender, subject), when in first.items() if sender in known_by(mails, when))
@@ -124,10 +130,8 @@ def test_every_report_from_a_known_address_is_acknowledged_once_and_nothing_else
     assert "xiaxian@county.test" not in acks and any(s == "xiaxian@county.test" for s, _ in first)
 
 
-def test_reminders_go_to_exactly_the_units_missing_at_each_stage(
-    replay: tuple[list[tuple[datetime, bytes]], dict[datetime, list[str]]],
-) -> None:
-    mails, sent_at = replay
+def test_reminders_go_to_exactly_the_units_missing_at_each_stage(replay: Replay) -> None:
+    mails, sent_at = replay.mails, replay.sent_at
     county_mail = [(when, c) for when, raw in mails if (c := county(raw)) is not None]
 
     def answered(deadline: str, at: datetime) -> set[str]:
@@ -146,3 +150,10 @@ def test_reminders_go_to_exactly_the_units_missing_at_each_stage(
             assert reminded == expected, (deadline, stage)
     digests = [m for m, sent in sent_at.items() for r in sent if r.endswith("|leader@city.test")]
     assert [d.date().isoformat() for d in digests] == ["2023-06-01", "2023-06-07"]
+
+
+def test_the_week_1_figures_in_status_are_what_the_units_filled_in(replay: Replay) -> None:
+    truth = json.loads(samplebuilder.TRUTH.read_text(encoding="utf-8"))["week-1"]
+    status = json.loads(run(replay.config, "status", "--json", "--deadline", "week-1", "--now", END.isoformat()).stdout)
+    figures = {u["unit"]: u["figures"] for u in status["deadlines"][0]["units"]}
+    assert truth and {unit: figures[unit] for unit in truth} == truth
