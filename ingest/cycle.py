@@ -45,6 +45,10 @@ class PollReport:
         name = outcome.value
         setattr(self, name, getattr(self, name) + 1)
 
+    @property
+    def busy(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
     def summary(self) -> str:
         labels = {
             "listed": "新邮件",
@@ -89,7 +93,8 @@ def poll(ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _ne
         _say_recovered(ctx, source.key)
         ctx.store.poll_finished(run, None, report.fetched)
         _log_quiet_outcomes(ctx, report)
-        ctx.oplog.info(f"本次收取完成：{report.summary()}")
+        if report.busy:  # a poll that found nothing says so in `status`, not in the log every 5 minutes
+            ctx.oplog.info(f"本次收取完成：{report.summary()}")
     ctx.notifier.deliver()
     return report
 
