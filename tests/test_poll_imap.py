@@ -7,10 +7,12 @@ log and the mailbox itself.
 
 from __future__ import annotations
 
+import io
 import signal
 import sqlite3
 import subprocess
 import time
+import zipfile
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -313,3 +315,61 @@ def test_mail_judged_not_a_report_is_listed_and_can_be_fetched_on_request(
     assert row["outcome"] == "unsorted" and row["raw_path"]
     assert (config.parent / "data" / "archive" / "_unsorted" / f"{number:06d}" / "IMG_0001.jpg").exists()
     assert run(config, "refetch", str(number), check=False).returncode == 1
+
+
+def _zip_bomb() -> bytes:
+    """40 MB of zeros in a zip of about 40 KB: a ratio no real attachment has."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("统计表.xlsx", "w") as member:
+        for _ in range(40):
+            member.write(bytes(1 << 20))
+    return buffer.getvalue()
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10) for n in range(1, 10))
+    + b']><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">&lol9;</w:document>'
+)
+
+
+def _xml_bomb_docx() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        archive.writestr("word/document.xml", BILLION_LAUGHS)
+    return buffer.getvalue()
+
+
+def test_hostile_and_broken_attachments_are_filed_with_a_warning_and_the_loop_goes_on(
+    imap_account: Account, tmp_path: Path
+) -> None:
+    t = beijing("2023-06-06T11:30")
+    yh = REGISTERED["盐湖区工科局"]
+    encrypted = (Path(__file__).parent / "cases" / "files" / "word2007-encrypted.docx").read_bytes()
+    attachments = {
+        "<bomb@x>": {"材料.zip": _zip_bomb()},
+        "<xml@x>": {"附件2统计表.docx": _xml_bomb_docx()},
+        "<pw@x>": {"附件2统计表.docx": encrypted},
+        "<cut@x>": {"附件2统计表.docx": _xml_bomb_docx()[:200]},
+        "<fine@x>": {"附件2统计表.xlsx": b"PK not really"},
+    }
+    for message_id, files in attachments.items():
+        imap_account.append(report_mail(yh, "第1周进展", files, t, message_id), t)
+    config = write_config(tmp_path, imap_account)
+    run(config, "poll", "--now", NOW, account=imap_account)
+
+    db = sqlite3.connect(config.parent / "data" / "baosong.sqlite3")
+    found = {
+        message_id: [w for (w,) in db.execute(
+            "select text from warnings join messages on messages.id = warnings.message where message_id = ?",
+            (message_id,),
+        )]
+        for message_id in attachments
+    }
+    outcomes = {m: o for m, o in db.execute("select message_id, outcome from messages")}
+    db.close()
+    assert set(outcomes.values()) == {"filed"}
+    assert any("压缩" in w for w in found["<bomb@x>"]), found["<bomb@x>"]
+    assert found["<xml@x>"] and found["<pw@x>"] and found["<cut@x>"] and found["<fine@x>"]
+    assert any("密码" in w for w in found["<pw@x>"]), found["<pw@x>"]
