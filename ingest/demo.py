@@ -23,6 +23,7 @@ from ingest.context import Context
 from ingest.cycle import poll
 from ingest.due import send_due
 from ingest.progress import Progress, Silent
+from ingest.reports import export_workbook
 from ingest.sources import open_source
 from ingest.views import status_table
 from notify.remind import stage_time
@@ -40,6 +41,7 @@ class DemoResult:
     config: Path
     settings: Settings
     end: datetime
+    workbook: Path  # the 汇总表 at the end of the campaign
 
 
 def prepare(folder: Path) -> Path:
@@ -98,7 +100,12 @@ def replay(config: Path, progress: Progress) -> DemoResult:
             ctx.close()
         progress.advance()
     progress.finish()
-    return DemoResult(config.parent, config, settings, steps[-1])
+    ctx = Context.build(settings, _fixed(steps[-1]))
+    try:
+        workbook = export_workbook(ctx, None, config.parent / "汇总表.xlsx")
+    finally:
+        ctx.close()
+    return DemoResult(config.parent, config, settings, steps[-1], workbook)
 
 
 def describe_demo(ctx: Context, result: DemoResult) -> str:
@@ -107,6 +114,7 @@ def describe_demo(ctx: Context, result: DemoResult) -> str:
     data = ctx.settings.data_dir
     sent = sorted((folder / "outbox").glob("*.eml")) if (folder / "outbox").exists() else []
     kinds = {kind: sum(1 for p in sent if p.name.startswith(kind + "_")) for kind in ("ack", "remind", "digest")}
+    digests = sorted((p for p in sent if p.name.startswith("digest_")), key=lambda p: p.stat().st_mtime)
     counts = ctx.store.outcome_counts()
     status = load_status(ctx.store, ctx.campaign, result.end, open_source(ctx.settings.mailbox).key)
     lines = [
@@ -117,6 +125,8 @@ def describe_demo(ctx: Context, result: DemoResult) -> str:
         f"  操作日志                 {ctx.oplog.path}（{len(ctx.oplog.lines())} 行）",
         f"  发出的邮件（.eml）       {folder / 'outbox'}（回执 {kinds['ack']} 封，提醒 {kinds['remind']} 封，"
         f"汇总 {kinds['digest']} 封）",
+        f"  汇总表                   {result.workbook}",
+        f"  给领导的汇总（最后一封） {digests[-1] if digests else '（无）'}",
         f"  数据库                   {data / 'baosong.sqlite3'}",
         "  邮件处理结果             "
         + "，".join(f"{outcome.label} {n}" for outcome, n in sorted(counts.items())),

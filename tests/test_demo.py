@@ -72,6 +72,12 @@ def test_the_demo_answers_and_chases(demo: tuple[Path, str]) -> None:
     assert not any("xiaxian" in n for n in sent)
     # Each (unit, deadline, stage) at most once.
     assert len(set(reminders)) == len(reminders)
+    # One digest per deadline to the one leader, and the 汇总表 beside it.
+    digests = sorted(n for n in sent if n.startswith("digest_"))
+    assert [n.split("~")[0] for n in digests] == [
+        f"digest_{d}" for d in sorted(["setup", "week-1", "week-2", "week-3", "week-4", "summary"])
+    ]
+    assert (folder / "汇总表.xlsx").stat().st_size > 0
 
 
 def test_the_bundled_sample_is_what_the_builder_makes(tmp_path: Path) -> None:
