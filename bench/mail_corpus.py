@@ -82,7 +82,7 @@ def main() -> None:
         message = parse_message(raw)
         received = message.envelope.received_at or datetime.now(BEIJING)
         contents = read_contents(message, definitions, convert, BEIJING)
-        submission = read_submission(message, contents, received, campaign, registered, {}, {})
+        submission = read_submission(message, contents, received, campaign, registered, {}, {}, {})
         attributed += submission.unit.unit == unit and submission.unit.verified
         for key, value in truth.items():
             got = submission.figures.get(key)

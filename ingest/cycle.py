@@ -288,6 +288,7 @@ def _process(ctx: Context, kept: Kept, report: PollReport, raw: bytes | None) ->
             ctx.known_senders(),
             store.deadlines_on_file(ctx.campaign),
             store.photo_hashes(kept.id),
+            store.figure_history(kept.id),
         )
         filing = _filing(submission)
         stored = store.file(kept.id, filing)

@@ -3,9 +3,10 @@ deadline it answers, the figures it reports and what a person should look at."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
+from statistics import median
 
 from parsers.classify import (
     DeadlineMatch,
@@ -50,11 +51,13 @@ def read_submission(
     known_senders: Mapping[str, str],
     on_file: Mapping[str, Set[str]],
     earlier_photos: Mapping[str, str],
+    earlier_figures: Mapping[str, Sequence[int]],
 ) -> Submission:
-    """Decide unit, kinds and deadline, and check the photos.
+    """Decide unit, kinds and deadline, and check the photos and the figures.
 
     `on_file` maps a unit to the deadline ids it answered; `earlier_photos` maps the perceptual
-    hash of every photo filed before to where it was filed ("盐湖区工科局 第1周进展").
+    hash of every photo filed before to where it was filed ("盐湖区工科局 第1周进展");
+    `earlier_figures` maps a figure key to the values all units filed for it before.
     """
     envelope = message.envelope
     names = [a.filename for a in contents.files]
@@ -81,11 +84,37 @@ def read_submission(
         )
         if deadline.deadline is not None:
             warnings += _photo_warnings(contents, campaign, deadline.deadline, received_at, earlier_photos)
+    statistics = contents.statistics
+    if statistics is not None:
+        warnings += far_outside(statistics.figures, earlier_figures)
     if not contents.files and not contents.cloud_links:
         warnings.append("邮件没有附件")
     if Kind.WEEKLY in kinds.kinds and contents.statistics is None:
         warnings.append("没有找到附件2（活动进展情况统计表），请单位补报")
     return Submission(unit, kinds, deadline, contents, contacts, tuple(warnings))
+
+
+# A figure this many times the usual value (and at least OUTLIER_FLOOR) is worth a second look:
+# a digit typed twice, or the year's total where the week's was asked for.
+OUTLIER_FACTOR = 20
+OUTLIER_FLOOR = 100
+OUTLIER_HISTORY = 5  # fewer earlier values than this say nothing about what is usual
+
+
+def far_outside(figures: Mapping[str, int | str | None], earlier: Mapping[str, Sequence[int]]) -> list[str]:
+    """Warnings for figures far above what the units have filed for the same blank before."""
+    warnings = []
+    for key, value in figures.items():
+        history = earlier.get(key, ())
+        if not isinstance(value, int) or value < OUTLIER_FLOOR or len(history) < OUTLIER_HISTORY:
+            continue
+        usual = median(history)
+        if usual > 0 and value > OUTLIER_FACTOR * usual:
+            item, blank = key.split(".", 1)
+            warnings.append(
+                f"附件2 第{item}项 第{blank}空 填报 {value}，远高于各单位以往的数值（中位数 {usual:g}），请核实"
+            )
+    return warnings
 
 
 def _liaison_addresses(contents: Contents, campaign: Campaign) -> dict[str, str]:

@@ -643,6 +643,20 @@ class Store:
                 found[row.message].append(Activity(row.content, row.time, row.media, row.link, row.note))
         return found
 
+    def figure_history(self, exclude: int) -> dict[str, list[int]]:
+        """Figure key -> every number filed for it, by any unit, but message `exclude`'s."""
+        f, m = schema.figures.c, schema.messages.c
+        history: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(f.key, f.number)
+                .join(schema.messages, f.message == m.id)
+                .where(f.number.is_not(None), f.message != exclude, m.outcome == Outcome.FILED)
+            )
+            for row in rows:
+                history.setdefault(row.key, []).append(int(row.number))
+        return history
+
     def photo_hashes(self, exclude: int) -> dict[str, str]:
         """Perceptual hash -> where it was filed, for every filed photo but message `exclude`'s."""
         p, m = schema.photos.c, schema.messages.c
