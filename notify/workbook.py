@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import openpyxl  # type: ignore[import-untyped]  # no stubs in the venv
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side  # type: ignore[import-untyped]
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
-from openpyxl.worksheet.pagebreak import Break  # type: ignore[import-untyped]
+import openpyxl
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.pagebreak import Break
 
 from notify.figures import (
     Blank,
@@ -85,7 +85,8 @@ def build_workbook(
     covered = [d for d in status.deadlines if d.deadline.due <= through.due]
     made = f"制表时间：{letterhead.when(status.now)}"
     book = openpyxl.Workbook()
-    book.remove(book.active)
+    for default in book.worksheets:  # the empty sheet a new workbook starts with
+        book.remove(default)
     for entry in covered:
         filed = tally.filed(entry.deadline.id)
         if not tally.counts(entry.deadline.id) and not any(filed.values()):

@@ -6,19 +6,21 @@ whatever lies between the printed words found on either side of it, so "（12）
 and a number typed over the brackets all come out the same, whatever runs or cells carried them.
 
 Costs steer which printed words are taken as found: a digit outside a blank is dearer than other
-extra text (figures belong in blanks), and prose inside a numeric blank dearer still (so a remark
-such as "（其中线上1场）" after a blank is left outside it).
+extra text (figures belong in blanks), prose inside a numeric blank dearer still, and a
+bracketed remark ("（其中线上1场）") cheap wherever it stands. A place is only trusted when
+printed words that occur once in the form were found around it (see `place_blanks`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from parsers.forms import Item
 from parsers.layout import Stream, fold
 
-# In tenths, to stay in integers.
+# Costs, in arbitrary integer units.
 _DELETE = 4  # a printed character the unit's text lacks (units abbreviate)
 _EXTRA = 10  # a character of the unit's that matches nothing
 _EXTRA_DIGIT = 30
@@ -26,14 +28,16 @@ _OPEN = 4  # starting a run of matched characters: whole words beat stray charac
 _DISTINCT = -3  # finding a character of a word that occurs once in the form
 _SKIP_OPEN = 12  # starting a run of printed characters missing from the unit's text
 _LEAVE_OUT = 30  # a whole clause missing
-# Text before the first and after the last printed word. Not free, else the alignment would
-# end early to avoid paying for a remark in the middle; figures there dearer still.
+# Text before the first and after the last printed word, and inside a text blank (an
+# activity's name). Not free, else the alignment would end early to avoid paying for a remark
+# in the middle. A text blank costs no less than the outside, or it would swallow a mail's
+# signature; figures outside cost no more, or a footer's phone number would be pulled into a
+# numeric blank.
 _OUTSIDE = 3
-_OUTSIDE_DIGIT = 10
 _IN_NUMBER_UNIT = 10  # a unit word inside a numeric blank ("（12场）")
 _IN_NUMBER_PROSE = 40  # prose inside a numeric blank
-_IN_TEXT = 1  # anything inside a text blank (an activity's name)
 _LOCAL_RUN = 4  # length of the printed words that vouch for a blank on their own
+_NEARLY_ALL = 0.85  # a clause this complete is found even if a typo hides its distinctive word
 _REMARK = 2  # a bracketed remark between printed words: "场（其中线上1场），参与"
 _DIGITS = frozenset("0123456789零〇一二两三四五六七八九十百千万壹贰叁肆伍陆柒捌玖拾佰仟萬")
 _NUMBER_CHARS = _DIGITS | frozenset("()约余多近逾超左右以上来+/-_.,:;'\"…*无没有暂未共计合累总达")
@@ -81,10 +85,10 @@ def place_blanks(
 
     A blank is trusted (`found`) when its clause is found: `min_found` of its printed
     characters, among them a word that occurs nowhere else in the form (`distinctive`, so
-    that "活动（ ）场，参与（ ）人次", common to a dozen clauses, never vouches alone); or when
-    the printed word after it is found and a distinctive word right before it ("心得体会5篇"
-    typed in a mail); or when it follows a trusted blank with every printed character between
-    them found ("3场，参与120人次").
+    that "活动（ ）场，参与（ ）人次", common to a dozen clauses, never vouches alone), or
+    nearly all of them; or when the printed word after it is found and a distinctive word
+    right before it ("心得体会5篇" typed in a mail); or when it follows a trusted blank with
+    every printed character between them found ("3场，参与120人次").
     """
     literals: list[str] = []
     clause_of: list[int] = []
@@ -120,7 +124,7 @@ def place_blanks(
     anchored = {clause_of[first] for first in windows if _unbroken(matched, first, _LOCAL_RUN)}
     places: list[BlankPlace] = []
     bounds: list[tuple[int, int]] = []
-    previous_gap, previous_trusted = -1, False
+    previous_trusted = False
     for gap, blanks in sorted(gaps.items()):
         earlier = [k for k in matched[:gap] if k is not None]
         later = [k for k in matched[gap:] if k is not None]
@@ -130,20 +134,19 @@ def place_blanks(
         last = stream.raw(start + right)
         number = blanks[0][2]
         after = gap < len(matched) and matched[gap] is not None and clause_of[gap] == number
-        words = _run_before(literals, matched, clause_of, gap, set(gaps))
-        trusted = (
-            number in anchored and found_in_clause[number] >= min_found * size_of_clause[number]
-        ) or (
+        words, linked = _run_before(literals, matched, clause_of, gap, set(gaps))
+        share = found_in_clause[number] / size_of_clause[number]
+        trusted = (share >= min_found and number in anchored) or share >= _NEARLY_ALL or (
             after
             and (
                 any(words[i : i + _LOCAL_RUN] in distinctive for i in range(len(words)))
-                or (previous_trusted and gap - previous_gap == len(words))
+                or (previous_trusted and linked)
             )
         )
         for key, _, _ in blanks:
             places.append(BlankPlace(key, stream.text[first:last], trusted, None))
             bounds.append((left, right))
-        previous_gap, previous_trusted = gap, trusted
+        previous_trusted = trusted
     return _mark_shared(places, bounds)
 
 
@@ -162,20 +165,24 @@ def _run_before(
     clause_of: Sequence[int],
     gap: int,
     gaps: set[int],
-) -> str:
-    """The printed characters found unbroken right before blank `gap`, back to the previous
-    blank or the start of the clause."""
-    index = gap - 1
-    while (
-        index >= 0
-        and clause_of[index] == clause_of[gap - 1]
-        and matched[index] is not None
-        and (index + 1 == gap or matched[index] == (matched[index + 1] or 0) - 1)
-    ):
+) -> tuple[str, bool]:
+    """The printed words found unbroken right before blank `gap` (a missing quote or comma
+    does not break them), and whether they reach back to the previous blank."""
+    words: list[str] = []
+    index, following = gap - 1, None
+    while index >= 0 and clause_of[index] == clause_of[gap - 1]:
+        position = matched[index]
+        if position is None and literals[index].isalnum():
+            break
+        if position is not None:
+            if following is not None and position != following - 1:
+                break
+            words.append(literals[index])
+            following = position
         if index in gaps:
-            return "".join(literals[index:gap])
+            return "".join(reversed(words)), True
         index -= 1
-    return "".join(literals[index + 1 : gap])
+    return "".join(reversed(words)), False
 
 
 def _mark_shared(
@@ -207,30 +214,29 @@ def _align(
 
     Text before the first and after the last printed character is cheap. Three states per
     cell (Gotoh): the last step matched, skipped printed words, or took the unit's
-    characters. Opening a run of matches or of skipped words has a price, so the
-    alignment keeps printed words whole and in one piece instead of picking stray characters
-    out of a remark or a later clause. Finding a distinctive printed word (`rewarded`) earns
-    a little, so that it wins over words common to many clauses. A whole clause may be left out for the price of one
-    missing character (`clauses` maps the end of each clause to its start): units delete the
-    lines they have nothing for, and without this the printed words shared by many clauses
-    ("活动（ ）场，参与（ ）人次") would drift to whichever clause made one long gap.
+    characters. Opening a run of matches or of skipped words has a price, so the alignment
+    keeps printed words whole instead of picking stray characters out of a remark or a later
+    clause. Finding a distinctive printed word (`rewarded`) earns a little, so that it wins
+    over words common to many clauses. A whole clause may be left out for a fixed price
+    (`clauses` maps the end of each clause to its start): units delete the lines they have
+    nothing for, and without this the printed words shared by many clauses ("活动（ ）场，
+    参与（ ）人次") would drift to whichever clause made one long gap.
     """
     n, m = len(literals), len(text)
     remark = _remarks(text)
     # A printed character replaced by one of the unit's: as dear as missing plus extra.
     changed = [(_EXTRA_DIGIT if c in _DIGITS else _EXTRA) + _DELETE for c in text]
-    extra = [_REMARK if remark[j] else changed[j] - _DELETE for j, c in enumerate(text)]
+    extra = [_REMARK if remark[j] else changed[j] - _DELETE for j in range(m)]
     in_number = [
         0 if c in _NUMBER_CHARS else _IN_NUMBER_UNIT if c in _UNIT_CHARS else _IN_NUMBER_PROSE
         for c in text
     ]
+    # A name in a text blank may be bracketed like a remark: no dearer there than outside it.
+    in_text = [min(_OUTSIDE, cost) for cost in extra]
     never = 1 << 40
     # Row 0: any amount of the unit's text may come first, cheaply.
     matched_row = [never] * (m + 1)
-    outside = [_OUTSIDE_DIGIT if c in _DIGITS else _OUTSIDE for c in text]
-    taken_row = [0] * (m + 1)
-    for j in range(m):
-        taken_row[j + 1] = taken_row[j] + outside[j]
+    taken_row = [_OUTSIDE * j for j in range(m + 1)]
     skipped_row = [never] * (m + 1)
     # Per cell, the predecessor state of each state: bits 0-1 matched, 2-3 taken (bit 4 set
     # when the character was taken as extra text rather than substituted), 5-6 skipped.
@@ -247,7 +253,7 @@ def _align(
         if blanks is None:
             inserting = extra
         elif any(is_text for _, is_text, _ in blanks):
-            inserting = [_IN_TEXT] * m
+            inserting = in_text
         else:
             inserting = in_number
         matched, taken, skipped = [never] * (m + 1), [never] * (m + 1), [never] * (m + 1)
@@ -290,10 +296,7 @@ def _align(
         moves.append(move)
         matched_row, taken_row, skipped_row = matched, taken, skipped
     ends = [_best3(matched_row[k], taken_row[k], skipped_row[k]) for k in range(m + 1)]
-    after = [0] * (m + 1)
-    for k in range(m - 1, -1, -1):
-        after[k] = after[k + 1] + outside[k]
-    j = min(range(m + 1), key=lambda k: (ends[k][0] + after[k], -k))
+    j = min(range(m + 1), key=lambda k: (ends[k][0] + _OUTSIDE * (m - k), -k))
     state = ends[j][1]
     result: list[int | None] = [None] * n
     i = n
@@ -325,11 +328,23 @@ def _remarks(text: str) -> list[bool]:
         if char == "(":
             start = index
         elif char == ")" and start >= 0:
-            words = text[start + 1 : index]
-            if any(c not in _NUMBER_CHARS and c not in _UNIT_CHARS for c in words):
+            if _prose(text[start + 1 : index]):
                 inside[start : index + 1] = [True] * (index + 1 - start)
             start = -1
     return inside
+
+
+_BRACKETED = re.compile(r"[（(【\[][^（()）【】\[\]]*[）)】\]]")
+
+
+def without_remarks(text: str) -> str:
+    """`text` without its bracketed remarks ("（线上线下结合），(253)" gives "，(253)")."""
+    return _BRACKETED.sub(lambda g: "" if _prose(fold(g.group())[1:-1]) else g.group(), text)
+
+
+def _prose(words: str) -> bool:
+    """Do (folded) `words` say more than a figure would ("其中线上1场", not "约300场")?"""
+    return any(c not in _NUMBER_CHARS and c not in _UNIT_CHARS for c in words)
 
 
 def _best3(matched: int, taken: int, skipped: int) -> tuple[int, int]:

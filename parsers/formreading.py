@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from parsers.align import BlankPlace, distinctive_words, place_blanks
+from parsers.align import BlankPlace, distinctive_words, place_blanks, without_remarks
 from parsers.forms import (
     BlankSpec,
     Clause,
@@ -90,9 +90,10 @@ _Labels = Sequence[tuple[str, tuple[str, ...]]]
 def _label_hits(stream: Stream, fields: _Labels, start: int, end: int) -> list[tuple[int, int, str]]:
     """(start, end, key) of every label of `fields` in folded [start, end), in order.
 
-    A label counts only where a label can stand: at the start of a line or cell, after a space
-    or punctuation, or followed by a colon; so "单位" inside an address is not a label. Of two
-    labels at one place the longer wins ("填报日期" hides its "日期")."""
+    A label counts only where a label can stand: after the start of a line or cell, a space or
+    punctuation, and before a colon, a space or the end of its cell; so neither "单位" inside an
+    address nor "联络员" in the title "联络员表" is a label. Of two labels at one place the
+    longer wins ("填报日期" hides its "日期")."""
     hits: list[tuple[int, int, str]] = []
     for key, labels in fields:
         for label in labels:
@@ -101,8 +102,11 @@ def _label_hits(stream: Stream, fields: _Labels, start: int, end: int) -> list[t
             while position >= 0:
                 raw = stream.raw(position)
                 before = stream.text[raw - 1] if raw > 0 else "\n"
-                after = stream.folded[position + len(needle) : position + len(needle) + 1]
-                if before.isspace() or before in "，,；;。.、:：)）" or after == ":":
+                last = stream.raw(position + len(needle) - 1) + 1
+                after = stream.text[last] if last < len(stream.text) else "\n"
+                if (before.isspace() or before in "，,；;。.、:：)）") and (
+                    after.isspace() or after in ":："
+                ):
                     hits.append((position, position + len(needle), key))
                 position = stream.folded.find(needle, position + 1, end)
     hits.sort(key=lambda hit: (hit[0], hit[0] - hit[1]))
@@ -122,7 +126,7 @@ def _label_values(stream: Stream, fields: _Labels, start: int, end: int) -> list
     values = []
     for index, (_, label_end, key) in enumerate(hits):
         value_end = hits[index + 1][0] if index + 1 < len(hits) else end
-        text = stream.text[stream.raw(label_end) : stream.raw(value_end)]
+        text = stream.text[stream.raw(label_end - 1) + 1 : stream.raw(value_end)]
         text = text.split("\n", 1)[0].strip().lstrip(_COLONS).strip()
         values.append((key, " ".join(text.split())))
     return values
@@ -185,14 +189,18 @@ def _label_cells(line: Line, fields: Sequence[Field]) -> dict[int, str]:
 
 def _structure(definition: FormDefinition, stream: Stream, lines: Sequence[Line]) -> int | None:
     """Folded position where the form's own structure begins, if the section has enough of it:
-    three item labels (附件2), a row of three column headings (附件3), four label cells close
+    three item labels (附件2; or five items by their first printed words), a row of three
+    column headings (附件3), four label cells close
     together (附件1; three under its title) or, in text without a table, its title and three
     "label：value". A 附件2 header row ("联系人：" | … | "联系电话：") has only two labels."""
     everything = len(stream.folded)
     if definition.layout == "items":
+        # Item labels; or, more of them, the first printed words (a 附件3 row may quote one).
+        labels = [_label_span(item, stream, 0, everything) for item in definition.items]
         starts = [_item_starts(item, stream, 0, everything) for item in definition.items]
         found = [span.start for span in starts if span is not None]
-        return min(found) if len(found) >= 3 else None
+        enough = sum(span is not None for span in labels) >= 3 or len(found) >= 5
+        return min(found) if enough else None
     if definition.layout == "columns":
         for number, line in enumerate(lines):
             if len(set(_label_cells(line, definition.fields).values())) >= 3:
@@ -239,17 +247,27 @@ def _clause_text(clause: Clause) -> str:
 def _text_blank(text: str) -> tuple[str | None, str | None]:
     """A text blank (an activity's name): its words without the brackets, or None if empty."""
     value = text.strip()
-    while len(value) >= 2 and value[0] in "（(【[" and value[-1] in "）)】]":
+    while _enclosed(value):
         value = value[1:-1].strip()
     # Cell and line breaks inside a name are layout, not words: drop them between Chinese
     # characters, keep one space between Latin words.
-    value = re.sub(r"\s+", " ", value.strip("，,；;。")).strip()
+    value = re.sub(r"\s+", " ", value.strip("，,；;。：: ")).strip()
     value = re.sub(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])", "", value)
     if not value:
         return None, UNFILLED
     if value in ("无", "/", "／", "—", "-", "——"):
         return None, None
     return value, None
+
+
+def _enclosed(text: str) -> bool:
+    """Is all of `text` inside one pair of brackets? ("（A（线上））" is, "（A）和（B）" is not.)"""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += (char in "（(【[") - (char in "）)】]")
+        if depth == 0:
+            return index == len(text) - 1 and index > 0
+    return False
 
 
 def _read_place(place: BlankPlace, blank: BlankSpec) -> tuple[int | str | None, str | None]:
@@ -261,12 +279,17 @@ def _read_place(place: BlankPlace, blank: BlankSpec) -> tuple[int | str | None, 
     if blank.text:
         return _text_blank(place.text)
     reading = read_blank(place.text)
-    if reading.value is None and blank.unit and blank.unit in place.text:
-        # A remark after the printed unit word ("（2）场（其中线上1场）") can pull the unit's
-        # place past it; the figure is then what stands before the unit word.
-        before = read_blank(place.text[: place.text.index(blank.unit)])
-        if before.value is not None:
-            return before.value, before.warning
+    if reading.value is None:
+        # A remark beside a figure ("（2）场（其中线上1场）", "（线上线下结合），(253)") can
+        # stretch the blank's place over it: the figure is then what stands before the unit
+        # word, or what is left without the remark.
+        candidates = [without_remarks(place.text)]
+        if blank.unit and blank.unit in place.text:
+            candidates.insert(0, place.text[: place.text.index(blank.unit)])
+        for candidate in candidates:
+            retry = read_blank(candidate)
+            if retry.value is not None:
+                return retry.value, retry.warning
     return reading.value, reading.warning
 
 
@@ -493,17 +516,20 @@ def read_sections(
         stream = Stream.of(section.lines)
         name = where if len(sections) == 1 else f"{where} 工作表“{section.name}”"
         placements = _place(definitions, stream, section.lines)
+        # A form runs to where the next begins; its header may sit after the previous table.
+        ends = [p.start for p in placements[1:]] + [len(stream.folded)]
+        bodies = [0] + [p.body for p in placements[:-1]]
+        regions = list(zip(placements, bodies, ends, strict=False))
         if in_body:
+            # Figures in prose may be anywhere in the mail.
             placed = {p.definition.id for p in placements}
-            placements += [
-                _Placement(d, 0, 0) for d in definitions if d.layout == "items" and d.id not in placed
+            regions += [
+                (_Placement(d, 0, 0), 0, len(stream.folded))
+                for d in definitions
+                if d.layout == "items" and d.id not in placed
             ]
-            placements.sort(key=lambda p: p.start)
-        for index, placement in enumerate(placements):
-            following = placements[index + 1 :]
-            end = following[0].start if following else len(stream.folded)
-            previous = placements[index - 1].body if index else 0
-            reading = _read_placement(placement, stream, section.lines, previous, end, in_body)
+        for placement, before, end in regions:
+            reading = _read_placement(placement, stream, section.lines, before, end, in_body)
             if reading is not None:
                 readings.append(replace(reading, where=name))
     return tuple(readings)
@@ -517,17 +543,23 @@ def _read_placement(
     end: int,
     in_body: bool,
 ) -> FormReading | None:
+    """Read one form; in a mail body, a form with nothing filled in is only a mention of it (or
+    the bureau's own quoted form) and gives no reading."""
     definition = placement.definition
     header_end = placement.body if placement.body > previous else len(stream.folded)
     header = _header(definition.header, stream, previous, header_end)
     reading = FormReading(definition.id, "", header=header)
     if definition.layout == "items":
         figures, warnings, filled = _read_items(definition, stream, placement.start, end, in_body)
-        if in_body and filled == 0:
-            return None  # a mention of the form, or the printed form sent back empty
-        return replace(reading, figures=figures, warnings=tuple(warnings))
-    if definition.layout == "fields":
+        reading = replace(reading, figures=figures, warnings=tuple(warnings))
+        empty = filled == 0
+    elif definition.layout == "fields":
         contacts, notes = _read_fields(definition, stream, lines, placement.start, end)
-        return replace(reading, contacts=contacts, warnings=notes)
-    rows, notes = _read_columns(definition, lines, stream.lines_between(placement.start, end))
-    return replace(reading, rows=rows, warnings=notes)
+        reading = replace(reading, contacts=contacts, warnings=notes)
+        empty = not contacts
+    else:
+        numbers = stream.lines_between(placement.start, end)
+        rows, notes = _read_columns(definition, lines, numbers)
+        reading = replace(reading, rows=rows, warnings=notes)
+        empty = not rows
+    return None if in_body and empty else reading

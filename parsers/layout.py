@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import docx
-import openpyxl  # type: ignore[import-untyped]  # no stubs in the venv
+import openpyxl
 import xlrd
 from docx.oxml.ns import qn
 
@@ -62,6 +62,7 @@ def fold(text: str) -> str:
 
 
 def fold_char(char: str) -> str:
+    """One character's comparison form: "" for whitespace, else one or more characters."""
     if char.isspace():
         return ""
     return unicodedata.normalize("NFKC", char.translate(_FOLD_MAP)).translate(_FOLD_MAP).lower()

@@ -60,7 +60,8 @@ def _extension(filename: str) -> str:
 
 
 def _sniff(data: bytes) -> str:
-    """The file's real kind: docx, xlsx, odt, ods, ole, rtf, html, xml, mht, zip or other."""
+    """The file's real kind: docx, xlsx, odt, ods, ole (old Word/Excel/WPS, or encrypted
+    OOXML), rtf, html, xml/xml-sheet (Office 2003 XML), mht, zip, broken-zip or other."""
     if data.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -105,8 +106,10 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _converted(filename: str, data: bytes, target: str, kind: str, convert: Converter | None,
-               ) -> bytes:
+def _converted(
+    filename: str, data: bytes, target: str, kind: str, convert: Converter | None
+) -> bytes:
+    """`data` converted to `target` ("docx"/"xlsx"), or _Unreadable saying what to ask for."""
     name = _FORMAT_NAMES.get(kind, "旧版格式")
     if convert is None:
         raise _Unreadable(f"“{filename}”是{name}，本机未安装 LibreOffice 无法读取，{_RESEND}")
@@ -127,7 +130,7 @@ def _ole_sections(filename: str, data: bytes, convert: Converter | None) -> tupl
     if "Workbook" in streams or "Book" in streams:
         try:
             return xls_sections(data)
-        except Exception as error:
+        except Exception as error:  # xlrd's errors have no common meaning; LibreOffice may cope
             if "encrypted" in str(error).lower():
                 raise _Unreadable(
                     f"“{filename}”设置了打开密码，无法读取，请单位取消密码后重新发送"
@@ -190,13 +193,29 @@ def read_document(
     return read_sections(sections, definitions, filename)
 
 
+# Where a reply's quoted history begins (Foxmail, QQ, 126/163, Outlook, phones).
+_QUOTED = re.compile(
+    r"^\s*(-{2,}\s*(原始邮件|Original Message|回复的原邮件)|(发件人|From)\s*[:：]|在.{4,80}写道[:：]"
+    r"|On .{4,120}wrote:)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_QUOTED_HTML = re.compile(r"<blockquote|原始邮件|Original Message|写道[:：]", re.IGNORECASE)
+
+
 def read_body(
     text: str, html: str | None, definitions: Sequence[FormDefinition]
 ) -> tuple[FormReading, ...]:
     """Forms and figures typed into a mail body: the form pasted as a table (read from `html`
-    when the body has one) or figures in prose ("宣讲活动3场，参与120人次")."""
+    when the body has one) or figures in prose ("宣讲活动3场，参与120人次").
+
+    The quoted history of a reply is left out: it may hold last week's figures."""
     if html and "<table" in html.lower():
-        readings = read_sections(html_sections(html), definitions, "邮件正文", in_body=True)
+        quoted = _QUOTED_HTML.search(html)
+        fresh_html = html[: quoted.start()] if quoted else html
+        readings = read_sections(html_sections(fresh_html), definitions, "邮件正文", in_body=True)
         if readings:
             return readings
-    return read_sections(text_sections(text), definitions, "邮件正文", in_body=True)
+    quoted = _QUOTED.search(text)
+    fresh = text[: quoted.start()] if quoted else text
+    fresh = "\n".join(line for line in fresh.splitlines() if not line.lstrip().startswith(">"))
+    return read_sections(text_sections(fresh), definitions, "邮件正文", in_body=True)

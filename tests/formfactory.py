@@ -17,15 +17,16 @@ import json
 import random
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docx
-import openpyxl  # type: ignore[import-untyped]  # no stubs in the venv
+import openpyxl
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.table import _Cell
@@ -284,6 +285,7 @@ class Statistics:
     lines: tuple[tuple[str, tuple[str, ...]], ...] = ()
     cover: tuple[str, ...] = ()
     header_labels: tuple[str, ...] = ()
+    footer: str = ""  # "填表人：… 联系电话：…" below the table
 
     def items(self) -> list[tuple[str, list[str]]]:
         return [(label, list(lines)) for label, lines in self.lines]
@@ -382,6 +384,13 @@ def fill_statistics(rng: random.Random, habit: Habit, unit: str) -> Statistics:
     )
 
 
+def with_footer(statistics: Statistics, rng: random.Random) -> Statistics:
+    """The form with a "填表人：… 联系电话：…" line below its table, as some units add."""
+    footer = (f"填表人：{_name(rng)}    审核人：{_name(rng)}    联系电话：{_phone(rng)}    "
+              f"{_date(rng)}")
+    return replace(statistics, footer=footer)
+
+
 _PLACEHOLDER = re.compile("(\ue000[\\d.]+\ue000)")
 _TYPOS = "的了在是有和与及等各类项"
 
@@ -457,6 +466,28 @@ def header_line(header: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------- Word
 
+_KEPT_STYLES = frozenset({"Normal", "TableNormal", "TableGrid", "DefaultParagraphFont"})
+_DROPPED_PARTS = ("stylesWithEffects", "thumbnail", "customXml", "webSettings")
+
+
+def _saved(document: docx.document.Document) -> bytes:
+    """The document's bytes, without the parts and styles of python-docx's template that
+    nobody's form needs (they would make each committed case 38 KB)."""
+    for rels in (document.part.rels, document.part.package.rels):
+        for rel_id, rel in list(rels.items()):
+            if any(name in rel.reltype for name in _DROPPED_PARTS):
+                del rels[rel_id]
+    styles = document.styles.element
+    for style in styles.findall(qn("w:style")):
+        if style.get(qn("w:styleId")) not in _KEPT_STYLES:
+            styles.remove(style)
+    latent = styles.find(qn("w:latentStyles"))
+    if latent is not None:
+        styles.remove(latent)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
 def _runs(paragraph: Paragraph, text: str, rng: random.Random, tracked: bool) -> None:
     """Write `text` as Word would after typing into the form: the printed words in runs split
     at arbitrary places, each figure in a run of its own (underlined, or a tracked insertion)."""
@@ -491,18 +522,24 @@ def _render_document(document: docx.document.Document, statistics: Statistics) -
     for text in body.iter(qn("w:t")):
         if text.text and "\ue000" in text.text:
             text.text = statistics.render(text.text)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _saved(document)
 
 
+# tests/samplebuilder.py draws from these tuples and from the functions below with one seeded
+# generator: a new draw or layout here changes the bundled demo mailbox (ingest/sample).
 STATISTICS_WORD_LAYOUTS = (
     "printed", "merged", "nested", "header-in-table", "tracked", "with-media"
 )
 
 
-def statistics_docx(statistics: Statistics, layout: str, rng: random.Random) -> bytes:
-    """附件2 as a Word file, in one of STATISTICS_WORD_LAYOUTS."""
+def statistics_docx(
+    statistics: Statistics,
+    layout: str,
+    rng: random.Random,
+    media: Sequence[dict[str, str | None]] = (),
+) -> bytes:
+    """附件2 as a Word file, in one of STATISTICS_WORD_LAYOUTS; "with-media" adds 附件3 after
+    it (units often fill both in one file), with `media` rows or random ones."""
     document = docx.Document()
     container: docx.document.Document | _Cell = document
     if layout == "nested":
@@ -540,8 +577,11 @@ def statistics_docx(statistics: Statistics, layout: str, rng: random.Random) -> 
             table.cell(row, 0).text = label
             _fill_cell(table.cell(row, 1), lines, rng, tracked)
     table.style = document.styles["Table Grid"]
+    if statistics.footer:
+        container.add_paragraph(statistics.footer)
     if layout == "with-media":
-        _media_part(document, statistics.header, random_media_rows(rng))
+        _media_part(document, statistics.header, media or random_media_rows(rng))
+    document.add_paragraph()  # Word ends a body with a paragraph, never with a table
     return _render_document(document, statistics)
 
 
@@ -596,6 +636,8 @@ def statistics_xlsx(statistics: Statistics, layout: str) -> bytes:
             sheet.append(cells)
         if sheet.max_row > first:
             sheet.merge_cells(start_row=first, start_column=1, end_row=sheet.max_row, end_column=1)
+    if statistics.footer:
+        sheet.append([statistics.footer])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -634,7 +676,7 @@ def statistics_prose(statistics: Statistics, rng: random.Random) -> tuple[str, S
     the body and the truth as it stands in it (the lines left out are blanks)."""
     figures: dict[str, int | str | None] = dict.fromkeys(statistics.figures)
     sentences = []
-    for label, lines in statistics.items()[:6]:
+    for _, lines in statistics.items()[:6]:
         for line in lines:
             keys = re.findall("\ue000([\\d.]+)\ue000", line)
             if not keys or any(statistics.figures[k] is None for k in keys) or "\n" in line:
@@ -684,9 +726,7 @@ def liaison_docx(contact: dict[str, str | None]) -> bytes:
             table.cell(row, column).text = label
             table.cell(row, column + 1).text = value[label]
     table.style = document.styles["Table Grid"]
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _saved(document)
 
 
 def liaison_xlsx(contacts: Sequence[dict[str, str | None]]) -> bytes:
@@ -739,9 +779,7 @@ def filled_media_rows(rows: Sequence[dict[str, str | None]]) -> list[dict[str, s
 def media_docx(header: dict[str, str], rows: Sequence[dict[str, str | None]]) -> bytes:
     document = docx.Document()
     _media_part(document, header, rows)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _saved(document)
 
 
 def _media_part(
@@ -815,38 +853,98 @@ def libreoffice_convert(data: bytes, target: str) -> bytes:
 # ---------------------------------------------------------------- the committed cases
 
 def _expected_statistics(statistics: Statistics, where: str) -> dict[str, object]:
-    include = [f"附件2 第{key.replace('.', '项 第', 1)}空 " for key in statistics.approximate]
+    """What a reading must say: the truth, and warnings that name each approximate figure and
+    each blank left empty (every phrase of an entry in one warning)."""
+    def place(key: str) -> list[str]:
+        number, index = key.split(".")
+        return [f"附件2 第{number}项 ", f"第{index}空"]
+
+    # A blank left empty is "未填写"; a line the unit deleted is "找不到…这一句，第3、4空未计入".
+    include = [[*place(key), f"按 {statistics.figures[key]} 计"] for key in statistics.approximate]
+    include += [place(key) for key, value in statistics.figures.items()
+                if value is None and key not in TEXT_KEYS]
     return {"form": "statistics", "where": where, "header": statistics.header,
             "figures": statistics.figures, "warnings_include": include}
 
 
-def _case(folder: Path, name: str, filename: str, data: bytes, readings: list[dict[str, object]],
-          convert: bool = True) -> None:
+def _case(folder: Path, name: str, files: dict[str, bytes], expected: dict[str, object]) -> None:
     case = folder / name
     case.mkdir(parents=True, exist_ok=True)
     for old in case.iterdir():
         old.unlink()
-    (case / filename).write_bytes(data)
-    expected = {"file": filename, "convert": convert, "readings": readings}
+    for filename, data in files.items():
+        (case / filename).write_bytes(data)
     (case / "expected.json").write_text(
         json.dumps(expected, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
 
 
+def encrypted_office_file(size: int = 4096) -> bytes:
+    """An OLE2 compound file holding an "EncryptedPackage" stream: what Word, Excel and WPS
+    write for a .docx/.xlsx with an opening password. Sector 0 is the FAT, 1 the directory,
+    then the stream (at least 4096 bytes, so that it lives in ordinary sectors)."""
+    sectors = -(-size // 512)
+    end, free = 0xFFFFFFFE, 0xFFFFFFFF
+    header = (
+        bytes.fromhex("d0cf11e0a1b11ae1") + bytes(16)
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + bytes(6)
+        + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0)
+        + struct.pack("<I", 0) + struct.pack("<I", free) * 108
+    )
+    chain = [2 + k + 1 for k in range(sectors - 1)] + [end]
+    fat = struct.pack(f"<{2 + sectors}I", 0xFFFFFFFD, end, *chain)
+    fat += struct.pack("<I", free) * (128 - 2 - sectors)
+
+    def entry(name: str, kind: int, child: int, start: int, length: int) -> bytes:
+        encoded = (name + "\0").encode("utf-16-le") if name else b""
+        return (
+            encoded.ljust(64, b"\0") + struct.pack("<HBB", len(encoded), kind, 1)
+            + struct.pack("<iii", -1, -1, child) + bytes(16 + 4 + 16)
+            + struct.pack("<IQ", start, length)
+        )
+
+    directory = (
+        entry("Root Entry", 5, 1, end, 0) + entry("EncryptedPackage", 2, -1, 2, size)
+        + entry("", 0, -1, 0, 0) * 2
+    )
+    return header + fat + directory + bytes(range(256)) * (sectors * 2)
+
+
+def _html_workbook(statistics: Statistics) -> bytes:
+    """附件2 as exported by a web system: an HTML table saved with an .xls name, in GBK."""
+    rows = "".join(
+        f"<tr><td>{label}</td><td>{statistics.render('<br>'.join(lines))}</td></tr>"
+        for label, lines in statistics.items()
+    )
+    page = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gbk"></head>'
+        f"<body><table><tr><td colspan=2>{STATISTICS_TITLE}</td></tr>"
+        f"<tr><td colspan=2>{statistics.header_line()}</td></tr>"
+        f"<tr><td>活动项目</td><td>活动进展情况</td></tr>{rows}</table></body></html>"
+    )
+    return page.encode("gb18030")
+
+
 def build_cases(folder: Path) -> None:
-    """The data-driven cases of tests/test_forms.py: small files, truth beside each."""
+    """The data-driven cases of tests/test_forms.py: small files, truth beside each.
+
+    A case is a folder with one input file, or with body.txt (and body.html) for a mail body,
+    and expected.json: {"file", "convert", "readings": [...]}."""
     rng = random.Random(20230607)
-    made: list[tuple[str, str, bytes, list[dict[str, object]]]] = []
+    plain = Habit()
+
+    def statistics(habit: Habit) -> tuple[str, Statistics]:
+        unit = rng.choice(UNITS)
+        return unit, fill_statistics(rng, habit, unit)
 
     def statistics_case(name: str, habit: Habit, kind: str, layout: str) -> None:
-        unit = rng.choice(UNITS)
-        statistics = fill_statistics(rng, habit, unit)
+        unit, truth = statistics(habit)
         filename = f"{unit}附件2.{kind}"
-        data = (statistics_docx(statistics, layout, rng) if kind == "docx"
-                else statistics_xlsx(statistics, layout))
-        made.append((name, filename, data, [_expected_statistics(statistics, filename)]))
+        data = (statistics_docx(truth, layout, rng) if kind == "docx"
+                else statistics_xlsx(truth, layout))
+        _case(folder, name, {filename: data},
+              {"file": filename, "readings": [_expected_statistics(truth, filename)]})
 
-    plain = Habit()
     statistics_case("docx-printed-brackets", plain, "docx", "printed")
     statistics_case("docx-typed-over-brackets", Habit(brackets=("", "")), "docx", "printed")
     statistics_case("docx-wps-merged-labels", Habit(brackets=("(", ")"), blank="/"), "docx",
@@ -861,12 +959,27 @@ def build_cases(folder: Path) -> None:
                     "printed")
     statistics_case("docx-approximate-and-remarks",
                     Habit(approximate=0.4, remark=0.15, unit_inside=0.2), "docx", "printed")
-    statistics_case("docx-mostly-empty", Habit(unfilled=0.7, blank="（ ）"), "docx", "printed")
+    statistics_case("docx-retyped-with-cover-letter", Habit(edits=0.5, cover=True), "docx",
+                    "printed")
+    unit, truth = statistics(plain)
+    rows = random_media_rows(rng)
+    filename = f"{unit}附件2和附件3.docx"
+    _case(folder, "docx-with-media-table",
+          {filename: statistics_docx(with_footer(truth, rng), "with-media", rng, rows)},
+          {"file": filename, "readings": [
+              _expected_statistics(truth, filename),
+              {"form": "media", "header": truth.header, "rows": filled_media_rows(rows)}]})
+    statistics_case("docx-mostly-empty", Habit(unfilled=0.7), "docx", "printed")
     statistics_case("xlsx-text-in-column-b", plain, "xlsx", "columns")
     statistics_case("xlsx-merged-label-rows", Habit(brackets=("", "")), "xlsx", "merged")
     statistics_case("xlsx-cell-per-piece", plain, "xlsx", "cells")
     statistics_case("xlsx-chinese-and-blanks", Habit(number_styles=("chinese",), blank="/"),
                     "xlsx", "columns")
+    unit, truth = statistics(plain)
+    _case(folder, "xls-that-is-html", {f"{unit}附件2.xls": _html_workbook(truth)},
+          {"file": f"{unit}附件2.xls",
+           "readings": [_expected_statistics(truth, f"{unit}附件2.xls")]})
+
     converted = [
         ("doc-from-word", "docx", "printed", "doc"),
         ("doc-wps-merged", "docx", "merged", "doc"),
@@ -875,46 +988,53 @@ def build_cases(folder: Path) -> None:
         ("xls-merged-label-rows", "xlsx", "merged", "xls"),
         ("xlsx-resaved-by-libreoffice", "xlsx", "columns", "xlsx"),
     ]
-    pending = []
-    for name, kind, layout, target in converted:
-        unit = rng.choice(UNITS)
-        statistics = fill_statistics(rng, random_habit(rng), unit)
-        data = (statistics_docx(statistics, layout, rng) if kind == "docx"
-                else statistics_xlsx(statistics, layout))
-        pending.append((name, f"{unit}附件2.{target}", kind, target, data, statistics))
     with tempfile.TemporaryDirectory() as work:
-        for name, filename, kind, target, data, statistics in pending:
-            source = Path(work) / name / f"{Path(filename).stem}.{kind}"
+        for name, kind, layout, target in converted:
+            unit, truth = statistics(random_habit(rng))
+            source = Path(work) / name / f"{unit}附件2.{kind}"
             source.parent.mkdir()
-            source.write_bytes(data)
+            source.write_bytes(statistics_docx(truth, layout, rng) if kind == "docx"
+                               else statistics_xlsx(truth, layout))
             (result,) = convert_files([source], target, Path(work) / name / "out")
-            made.append((name, filename, result.read_bytes(),
-                         [_expected_statistics(statistics, filename)]))
-        legacy = next(m for m in made if m[0] == "doc-from-word")
-        _case(folder, "doc-without-libreoffice", legacy[1], legacy[2],
-              [{"form": None, "warnings_include": [
-                  f"“{legacy[1]}”是旧版 Word 格式，本机未安装 LibreOffice 无法读取，"
-                  "请单位改用 .docx 或 .xlsx 重新发送"]}], convert=False)
+            _case(folder, name, {result.name: result.read_bytes()},
+                  {"file": result.name, "convert": True,
+                   "readings": [_expected_statistics(truth, result.name)]})
+
+    for name, html in (("body-form-as-text", False), ("body-form-as-html-table", True)):
+        unit, truth = statistics(random_habit(rng))
+        text, markup = statistics_body(truth, html)
+        files = {"body.txt": text.encode()} | ({"body.html": markup.encode()} if markup else {})
+        _case(folder, name, files, {"readings": [_expected_statistics(truth, "邮件正文")]})
+    unit, truth = statistics(plain)
+    prose, truth = statistics_prose(truth, rng)
+    expected = _expected_statistics(truth, "邮件正文")
+    expected["warnings_include"] = []
+    _case(folder, "body-prose", {"body.txt": prose.encode()}, {"readings": [expected]})
 
     unit = rng.choice(UNITS)
     contact = random_contact(rng, unit)
-    made.append(("liaison-docx-printed", f"{unit}联络员表.docx", liaison_docx(contact),
-                 [{"form": "liaison", "contacts": [contact]}]))
+    _case(folder, "liaison-docx-printed", {f"{unit}联络员表.docx": liaison_docx(contact)},
+          {"file": f"{unit}联络员表.docx", "readings": [{"form": "liaison", "contacts": [contact]}]})
     contacts = [random_contact(rng, unit), random_contact(rng, unit)]
-    made.append(("liaison-xlsx-list", f"{unit}联络员.xlsx", liaison_xlsx(contacts),
-                 [{"form": "liaison", "contacts": contacts}]))
+    _case(folder, "liaison-xlsx-list", {f"{unit}联络员.xlsx": liaison_xlsx(contacts)},
+          {"file": f"{unit}联络员.xlsx", "readings": [{"form": "liaison", "contacts": contacts}]})
     header = fill_statistics(rng, plain, unit).header
-    rows = random_media_rows(rng)
-    made.append(("media-docx", f"{unit}附件3.docx", media_docx(header, rows),
-                 [{"form": "media", "header": header, "rows": filled_media_rows(rows)}]))
-    rows = random_media_rows(rng)
-    made.append(("media-xlsx", f"{unit}附件3.xlsx", media_xlsx(header, rows),
-                 [{"form": "media", "header": header, "rows": filled_media_rows(rows)}]))
-    made.append(("corrupt-docx", "坏文件.docx", made[0][2][: len(made[0][2]) // 2],
-                 [{"form": None, "warnings_include": ["“坏文件.docx”文件已损坏"]}]))
-    made.append(("not-a-form", "活动方案.docx", _plan_docx(), []))
-    for name, filename, data, readings in made:
-        _case(folder, name, filename, data, readings)
+    for name, build in (("media-docx", media_docx), ("media-xlsx", media_xlsx)):
+        rows = random_media_rows(rng)
+        filename = f"{unit}附件3.{name.split('-')[1]}"
+        _case(folder, name, {filename: build(header, rows)},
+              {"file": filename,
+               "readings": [{"form": "media", "header": header, "rows": filled_media_rows(rows)}]})
+
+    damaged = statistics_docx(statistics(plain)[1], "printed", rng)
+    _case(folder, "corrupt-docx", {"坏文件.docx": damaged[: len(damaged) // 2]},
+          {"file": "坏文件.docx",
+           "readings": [{"form": None, "warnings_include": [["“坏文件.docx”", "损坏"]]}]})
+    _case(folder, "encrypted-xlsx", {"加密.xlsx": encrypted_office_file()},
+          {"file": "加密.xlsx",
+           "readings": [{"form": None, "warnings_include": [["“加密.xlsx”", "密码"]]}]})
+    _case(folder, "not-a-form", {"活动方案.docx": _plan_docx()},
+          {"file": "活动方案.docx", "readings": []})
 
 
 def _plan_docx() -> bytes:
@@ -922,9 +1042,7 @@ def _plan_docx() -> bytes:
     document = docx.Document()
     document.add_paragraph("盐湖区工科局2023年“安全生产月”活动方案")
     document.add_paragraph("各科室要于每周三前报送活动进展情况统计表，组织开展宣讲活动不少于2场。")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return _saved(document)
 
 
 def case_folders(root: Path) -> Iterator[Path]:

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import lxml.html
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl
 import pytest
 
 from notify.digest import DigestFacts, build_digest, digest_content, digest_due, workbook_name

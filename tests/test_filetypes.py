@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 import docx
-import libarchive  # type: ignore[import-untyped]
-import openpyxl  # type: ignore[import-untyped]
+import libarchive
+import openpyxl
 import pillow_heif
 import pytest
 from PIL import Image

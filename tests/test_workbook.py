@@ -10,7 +10,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl
 import pytest
 
 from notify.figures import FormLabels, Tally
