@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import io
 import quopri
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import Message as _EmailMessage
@@ -22,7 +23,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
 from html.parser import HTMLParser
-from typing import TypeVar, overload
+from typing import BinaryIO, TypeVar, overload
 from urllib.parse import unquote_to_bytes
 
 from parsers.errors import MalformedMessage
@@ -36,6 +37,7 @@ __all__ = [
     "attachment_names",
     "parse_envelope",
     "parse_message",
+    "parse_message_file",
 ]
 
 
@@ -474,7 +476,170 @@ def _defect_note(defect: object) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
-def _payload(part: _EmailMessage) -> bytes:
+# --- long base64 bodies, kept out of the parser's way ----------------------------------------
+#
+# compat32 reads a body as one str object per line and joins them, and decoding base64 splits
+# and joins the lines again: a 50 MB attachment cost some 400 MB that way. So before parsing,
+# every long run of lines made only of base64 characters is replaced by one marker line, and the
+# run's bytes are read again from the message (in pieces) when its part is decoded. Such a run
+# cannot hold a boundary ("--"), a header (":") or a header continuation (leading blank), so the
+# parser sees the same structure, the same defects and, marker for run, the same payloads.
+
+# Possessive: a greedy group would keep a backtracking record per line (120 MB for 50 MB).
+_RUN = re.compile(rb"(?m)^(?:[A-Za-z0-9+/=]+\r?\n)++")
+_RUN_MIN = 8192  # shorter runs stay in place: the parser handles them quickly enough
+_MARKER = b"\x00baosong-blob-"  # no colon, no blank, no dash: no header, no boundary
+_MARKER_TEXT = re.compile("\x00baosong-blob-([0-9]+)\x00")
+_PIECE = 1 << 22  # bytes read or decoded at a time
+_BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+class _Runs:
+    """A message's bytes as the parser sees them (`skeleton`) and the runs taken out of them."""
+
+    def __init__(self, read: Callable[[int, int], bytes]) -> None:
+        self._read = read  # (offset, length) -> bytes of the message
+        self.spans: list[tuple[int, int]] = []  # (offset, length) of each run, without its last EOL
+        self._out: list[bytes] = []
+        self._start = -1  # the run being collected: where it starts, how long it is so far
+        self._length = 0
+        self._short: list[bytes] | None = []  # its bytes while it may still stay in place
+        self._tail = b""
+
+    def block(self, offset: int, data: bytes) -> bool:
+        """Take in `data`, whole lines found at `offset`; False if it holds a marker already."""
+        if _MARKER in data:
+            return False
+        position = 0
+        for match in _RUN.finditer(data):
+            if match.start() > position:
+                self._finish()
+                self._out.append(data[position : match.start()])
+            self._run(data, match.start(), match.end(), offset)
+            position = match.end()
+        if position < len(data):
+            self._finish()
+            self._out.append(data[position:])
+        return True
+
+    def _run(self, data: bytes, begin: int, end: int, offset: int) -> None:
+        """Lines data[begin:end] are a run (or the rest of the one before)."""
+        if self._start < 0 or self._start + self._length != offset + begin:
+            self._finish()
+            self._start, self._length, self._short = offset + begin, 0, []
+        self._length += end - begin
+        self._tail = data[end - 2 : end] if end - begin > 1 else self._tail[-1:] + data[begin:end]
+        if self._short is not None:
+            if self._length < _RUN_MIN:
+                self._short.append(data[begin:end])
+            else:
+                self._short = None
+
+    def _finish(self) -> None:
+        if self._start < 0:
+            return
+        if self._short is not None:
+            self._out.append(b"".join(self._short))
+        else:
+            eol = b"\r\n" if self._tail == b"\r\n" else b"\n"
+            self.spans.append((self._start, self._length - len(eol)))
+            self._out.append(_MARKER + str(len(self.spans) - 1).encode() + b"\x00" + eol)
+        self._start, self._length, self._short, self._tail = -1, 0, [], b""
+
+    def skeleton(self) -> bytes:
+        self._finish()
+        out, self._out = b"".join(self._out), []
+        return out
+
+    def pieces(self, index: int) -> Iterator[bytes]:
+        start, length = self.spans[index]
+        for at in range(start, start + length, _PIECE):
+            yield self._read(at, min(_PIECE, start + length - at))
+
+    def restore(self, payload: str) -> str:
+        """A payload with its runs put back."""
+        parts = _MARKER_TEXT.split(payload)
+        for i in range(1, len(parts), 2):
+            parts[i] = b"".join(self.pieces(int(parts[i]))).decode("ascii")
+        return "".join(parts)
+
+    def segments(self, payload: str) -> Iterator[bytes]:
+        """A payload's bytes in pieces, the runs read from the message."""
+        for i, part in enumerate(_MARKER_TEXT.split(payload)):
+            if i % 2:
+                yield from self.pieces(int(part))
+            elif part:
+                yield part.encode("ascii", "surrogateescape")
+
+
+def _from_bytes(raw: bytes) -> tuple[bytes, _Runs]:
+    view = memoryview(raw)
+    runs = _Runs(lambda at, length: bytes(view[at : at + length]))
+    if not runs.block(0, raw):
+        return raw, _Runs(runs._read)
+    return runs.skeleton(), runs
+
+
+def _from_file(file: BinaryIO) -> tuple[bytes, _Runs]:
+    def read(at: int, length: int) -> bytes:
+        file.seek(at)
+        return file.read(length)
+
+    runs = _Runs(read)
+    file.seek(0)
+    offset, carry = 0, b""
+    while piece := file.read(_PIECE):
+        data = carry + piece
+        cut = data.rfind(b"\n") + 1
+        data, carry = data[:cut], data[cut:]
+        if not runs.block(offset, data):
+            file.seek(0)
+            return file.read(), _Runs(read)
+        offset += len(data)
+    if carry and not runs.block(offset, carry):
+        file.seek(0)
+        return file.read(), _Runs(read)
+    return runs.skeleton(), runs
+
+
+def _clean_base64(pieces: Iterable[bytes]) -> bytes | None:
+    """What compat32 decodes from base64 without a defect, decoded a piece at a time; None when
+    the data is anything but clean base64 (the standard library then decides, defects and all).
+
+    Clean: only base64 characters once the line ends are gone, '=' only at the very end, a
+    multiple of four in all. Whole quanta decode on their own, so piece by piece gives what
+    decoding all at once gives.
+    """
+    out = io.BytesIO()
+    carry = b""
+    ended = False
+    for piece in pieces:
+        data = piece.translate(None, b"\r\n")
+        if not data:
+            continue
+        if ended or data.translate(None, _BASE64_CHARS):
+            return None
+        data = carry + data
+        ended = b"=" in data
+        if ended and len(data) % 4:
+            return None  # compat32 pads it and notes a defect
+        cut = len(data) if ended else len(data) - len(data) % 4
+        try:
+            out.write(base64.b64decode(data[:cut], validate=True))
+        except binascii.Error:
+            return None
+        carry = data[cut:]
+    return None if carry else out.getvalue()
+
+
+def _payload(part: _EmailMessage, runs: _Runs | None = None) -> bytes:
+    raw: object = part._payload  # type: ignore[attr-defined]  # the parser's own text of the body
+    if runs is not None and runs.spans and isinstance(raw, str) and "\x00baosong-blob-" in raw:
+        if str(part.get("content-transfer-encoding", "")).lower() == "base64":
+            clean = _clean_base64(runs.segments(raw))
+            if clean is not None:
+                return clean
+        part.set_payload(runs.restore(raw))  # anything else: as if the runs had never left
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
 
@@ -486,14 +651,28 @@ def parse_message(raw: bytes) -> Message:
     with notes in `defects`.
     """
     try:
-        return _parse_message(raw)
+        return _parse_message(*_from_bytes(raw))
     except MalformedMessage:
         raise
     except Exception as exc:  # any input must end in a Message or MalformedMessage
         raise _unexpected(exc) from exc
 
 
-def _parse_message(raw: bytes) -> Message:
+def parse_message_file(file: BinaryIO) -> Message:
+    """`parse_message` for a message in a seekable binary file, such as the spool's copy.
+
+    The file is read in pieces: a large attachment is in memory once, decoded, and the whole
+    message never is. OSError from reading the file is raised as it is.
+    """
+    try:
+        return _parse_message(*_from_file(file))
+    except (MalformedMessage, OSError):
+        raise
+    except Exception as exc:  # any input must end in a Message or MalformedMessage
+        raise _unexpected(exc) from exc
+
+
+def _parse_message(raw: bytes, runs: _Runs) -> Message:
     root = _read_headers(raw, headers_only=False)
     notes: list[str] = []
     envelope = _envelope(root, notes)
@@ -514,7 +693,8 @@ def _parse_message(raw: bytes) -> Message:
             _first(headers, "content-disposition") or b""
         )
         filename = _file_name(disposition_params, type_params, notes)
-        data = _payload(part)
+        data = _payload(part, runs)
+        part.set_payload("")  # the decoded bytes are all that is needed from now on
         notes.extend(_defect_note(d) for d in part.defects)
         if _is_attachment(content_type, disposition, filename):
             if not filename and content_type == "message/rfc822":
