@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from store import schema
@@ -27,6 +39,8 @@ from store.schema import from_text, to_text
 
 UNSORTED_FOLDER = "_unsorted"
 QUARANTINE_FOLDER = "_quarantine"
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,15 @@ class Kept:
     received_at: datetime
     attempts: int
     raw_path: Path
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A message's raw bytes, durably in the spool under their hash, not yet recorded."""
+
+    relative: str  # under data_dir: raw/ab/ab….eml
+    sha256: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -159,21 +182,7 @@ class Store:
 
     def advance_checkpoint(self, source: str, uidvalidity: int, uid: int) -> None:
         with self.engine.begin() as conn:
-            current = conn.execute(
-                select(schema.checkpoints).where(schema.checkpoints.c.source == source)
-            ).first()
-            if current is None:
-                conn.execute(
-                    insert(schema.checkpoints).values(
-                        source=source, uidvalidity=uidvalidity, last_uid=uid
-                    )
-                )
-            elif current.uidvalidity != uidvalidity or uid > current.last_uid:
-                conn.execute(
-                    update(schema.checkpoints)
-                    .where(schema.checkpoints.c.source == source)
-                    .values(uidvalidity=uidvalidity, last_uid=uid)
-                )
+            _advance_checkpoint(conn, source, uidvalidity, uid)
 
     def known_uids(self, source: str, uidvalidity: int) -> set[str]:
         m = schema.messages.c
@@ -195,18 +204,23 @@ class Store:
 
     def original_of(self, message_id: str | None, sha256: str | None = None) -> int | None:
         """The first recorded message with this Message-ID or these raw bytes, if any."""
-        m = schema.messages.c
         with self.engine.connect() as conn:
-            for column, value in ((m.message_id, message_id), (m.sha256, sha256)):
-                if value:
-                    row = conn.execute(
-                        select(m.id)
-                        .where(column == value, m.outcome != Outcome.DUPLICATE)
-                        .order_by(m.id)
-                    ).first()
-                    if row:
-                        return int(row.id)
-        return None
+            return _original_of(conn, message_id, sha256)
+
+    def originals_of(self, message_ids: Iterable[str]) -> dict[str, int]:
+        """`original_of` for many Message-IDs in one query: those that have one, and its row."""
+        m = schema.messages.c
+        wanted = sorted(set(message_ids))
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):  # within any SQLite's limit of variables
+                rows = conn.execute(
+                    select(m.message_id, func.min(m.id))
+                    .where(m.message_id.in_(wanted[start : start + 500]), m.outcome != Outcome.DUPLICATE)
+                    .group_by(m.message_id)
+                )
+                found.update((str(r[0]), int(r[1])) for r in rows)
+        return found
 
     def record_seen(
         self, seen: Seen, outcome: Outcome, reason: str, duplicate_of: int | None = None
@@ -242,9 +256,67 @@ class Store:
         write_durably(self.data_dir / relative, raw)
         return relative
 
-    def _insert(self, seen: Seen, **values: Any) -> int:
+    def spool(self, bodies: Iterable[tuple[K, Iterable[bytes]]]) -> list[tuple[K, Spooled]]:
+        """Write message bodies, each arriving in pieces, durably to the spool under their hash.
+
+        Each goes to a temporary file that is fsync'd and renamed into place; the folders are
+        fsync'd once at the end, however many messages landed in them. Nothing is recorded: a
+        crash before `recording()` commits leaves a file no row names, which the next poll
+        writes again (the same bytes under the same name) when it fetches the message again.
+        A body is consumed before the next one is asked for, so a source may stream them.
+        """
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        written: list[tuple[K, Spooled]] = []
+        folders: set[Path] = set()
+        for key, pieces in bodies:
+            fd, tmp = tempfile.mkstemp(dir=self.spool_dir, prefix=".tmp-")
+            try:
+                digest, size = hashlib.sha256(), 0
+                with os.fdopen(fd, "wb") as handle:
+                    for piece in pieces:
+                        handle.write(piece)
+                        digest.update(piece)
+                        size += len(piece)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                relative = Path("raw") / digest.hexdigest()[:2] / f"{digest.hexdigest()}.eml"
+                target = self.data_dir / relative
+                if not target.parent.is_dir():
+                    target.parent.mkdir()
+                    folders.add(self.spool_dir)  # the new folder's own entry
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            folders.add(target.parent)
+            written.append((key, Spooled(str(relative), digest.hexdigest(), size)))
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            _fsync_folder(folder)
+        return written
+
+    @contextmanager
+    def recording(self) -> Iterator[Recording]:
+        """Record several messages and move a checkpoint in one transaction (one commit).
+
+        Rows are inserted in the order of the calls; nothing is visible to anyone else, or
+        survives a crash, until the block ends without an exception.
+        """
+        with self.engine.begin() as conn:
+            recording = Recording(self, conn)
+            yield recording
+            recording.flush()
+
+    def attach_spooled(self, message: int, spooled: Spooled) -> Kept:
+        """`attach_raw` for a body already in the spool."""
+        self._set(message, raw_path=spooled.relative, sha256=spooled.sha256)
+        m = schema.messages.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(m.received_at, m.attempts).where(m.id == message)).one()
+        return Kept(message, from_text(row.received_at), row.attempts, self.data_dir / spooled.relative)
+
+    def _row(self, seen: Seen, **values: Any) -> dict[str, Any]:
         now = to_text(self._clock())
-        row = dict(
+        return dict(
             source=seen.source,
             uidvalidity=seen.uidvalidity,
             uid=seen.uid,
@@ -258,9 +330,11 @@ class Store:
             updated_at=now,
             **values,
         )
+
+    def _insert(self, seen: Seen, **values: Any) -> int:
         try:
             with self.engine.begin() as conn:
-                return _new_id(conn.execute(insert(schema.messages).values(**row)))
+                return _new_id(conn.execute(insert(schema.messages).values(**self._row(seen, **values))))
         except IntegrityError:
             # Recorded already (a crash after the insert, before the checkpoint moved).
             return self._id_of(seen)
@@ -691,10 +765,144 @@ class Store:
         return ok, failed
 
 
+class Recording:
+    """Messages recorded in one transaction of `Store.recording()`, in the order of the calls.
+
+    Rows of messages whose body is not kept are inserted together (one statement for a run
+    of them), before the next kept one and at the end: the rows' ids follow the calls.
+    """
+
+    def __init__(self, store: Store, conn: Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self._waiting: list[dict[str, Any]] = []
+
+    def seen(
+        self, seen: Seen, outcome: Outcome, reason: str, duplicate_of: int | None = None
+    ) -> None:
+        """`Store.record_seen`: a message whose body is not kept (nothing if it is recorded)."""
+        self._waiting.append(
+            self._store._row(seen, outcome=outcome, reason=reason, duplicate_of=duplicate_of)
+        )
+
+    def kept(self, seen: Seen, spooled: Spooled, attempted: bool = True) -> Kept | Duplicate | None:
+        """`Store.keep_raw` for a body already spooled.
+
+        With `attempted`, the row starts with its first processing attempt counted, for the
+        caller who processes it right after the commit (one write less per message); a crash
+        before that counts an attempt that never began. None if the message was recorded
+        already: whatever it needs, the poll's pending pass gives it.
+        """
+        self.flush()
+        if self._recorded([seen.uid], seen.source, seen.uidvalidity):
+            return None
+        original = _original_of(self._conn, None, spooled.sha256)
+        if original is not None:
+            row = self._insert(
+                seen,
+                outcome=Outcome.DUPLICATE,
+                reason=f"与 #{original} 内容完全相同",
+                duplicate_of=original,
+                sha256=spooled.sha256,
+            )
+            return Duplicate(row, original)
+        attempts = 1 if attempted else 0
+        row = self._insert(
+            seen,
+            outcome=Outcome.PENDING,
+            reason="",
+            sha256=spooled.sha256,
+            raw_path=spooled.relative,
+            attempts=attempts,
+        )
+        return Kept(row, seen.received_at, attempts, self._store.data_dir / spooled.relative)
+
+    def checkpoint(self, source: str, uidvalidity: int, uid: int) -> None:
+        """`Store.advance_checkpoint`, committed with the messages up to `uid`."""
+        _advance_checkpoint(self._conn, source, uidvalidity, uid)
+
+    def flush(self) -> None:
+        """Insert the rows waiting, but those of messages recorded already."""
+        waiting, self._waiting = self._waiting, []
+        by_folder: dict[tuple[str, int], list[str]] = {}
+        for row in waiting:
+            by_folder.setdefault((row["source"], row["uidvalidity"]), []).append(row["uid"])
+        recorded = {
+            (source, uidvalidity, uid)
+            for (source, uidvalidity), uids in by_folder.items()
+            for uid in self._recorded(uids, source, uidvalidity)
+        }
+        rows, taken = [], set(recorded)
+        for row in waiting:
+            key = (row["source"], row["uidvalidity"], row["uid"])
+            if key not in taken:
+                taken.add(key)
+                rows.append(row)
+        if rows:
+            self._conn.execute(insert(schema.messages), rows)
+
+    def _recorded(self, uids: Sequence[str], source: str, uidvalidity: int) -> set[str]:
+        m = schema.messages.c
+        found: set[str] = set()
+        for start in range(0, len(uids), 500):
+            found.update(
+                r.uid
+                for r in self._conn.execute(
+                    select(m.uid).where(
+                        m.source == source,
+                        m.uidvalidity == uidvalidity,
+                        m.uid.in_(uids[start : start + 500]),
+                    )
+                )
+            )
+        return found
+
+    def _insert(self, seen: Seen, **values: Any) -> int:
+        row = self._store._row(seen, **values)
+        return _new_id(self._conn.execute(insert(schema.messages).values(**row)))
+
+
+def _original_of(conn: Connection, message_id: str | None, sha256: str | None) -> int | None:
+    m = schema.messages.c
+    for column, value in ((m.message_id, message_id), (m.sha256, sha256)):
+        if value:
+            row = conn.execute(
+                select(m.id).where(column == value, m.outcome != Outcome.DUPLICATE).order_by(m.id)
+            ).first()
+            if row:
+                return int(row.id)
+    return None
+
+
+def _advance_checkpoint(conn: Connection, source: str, uidvalidity: int, uid: int) -> None:
+    current = conn.execute(
+        select(schema.checkpoints).where(schema.checkpoints.c.source == source)
+    ).first()
+    if current is None:
+        conn.execute(
+            insert(schema.checkpoints).values(source=source, uidvalidity=uidvalidity, last_uid=uid)
+        )
+    elif current.uidvalidity != uidvalidity or uid > current.last_uid:
+        conn.execute(
+            update(schema.checkpoints)
+            .where(schema.checkpoints.c.source == source)
+            .values(uidvalidity=uidvalidity, last_uid=uid)
+        )
+
+
 def _new_id(result: CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the names in `folder` (new, renamed) survive a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sha256_of(path: Path) -> str:

@@ -1,0 +1,107 @@
+"""Store.spool and Store.recording: bodies kept durably in pieces, messages recorded in one commit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from store.db import Duplicate, Kept, Seen, Store
+from store.model import Outcome
+
+NOW = datetime(2023, 6, 7, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "data", f"sqlite:///{tmp_path / 'data' / 'db.sqlite3'}", lambda: NOW)
+
+
+def seen(uid: str, message_id: str | None = None) -> Seen:
+    return Seen("imap://x", 7, uid, 100, NOW, message_id, "a@b.cn", "", "周报")
+
+
+def outcomes(store: Store) -> list[tuple[str, str]]:
+    return [(r.uid, r.outcome) for r in store.messages()]
+
+
+def test_spool_writes_each_body_under_its_hash_from_its_pieces(store: Store) -> None:
+    bodies = [("1", [b"Subject: a\r\n", b"\r\n", b"body"]), ("2", iter([b"Subject: b\r\n\r\nx"]))]
+
+    spooled = dict(store.spool(bodies))
+
+    for key, raw in (("1", b"Subject: a\r\n\r\nbody"), ("2", b"Subject: b\r\n\r\nx")):
+        digest = hashlib.sha256(raw).hexdigest()
+        assert spooled[key].sha256 == digest and spooled[key].size == len(raw)
+        assert (store.data_dir / spooled[key].relative).read_bytes() == raw
+        assert spooled[key].relative == f"raw/{digest[:2]}/{digest}.eml"
+    assert not list(store.spool_dir.rglob(".tmp-*"))
+
+
+def test_a_body_that_breaks_off_leaves_no_file_behind(store: Store) -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b"Subject: a\r\n"
+        raise ConnectionError("dropped")
+
+    with pytest.raises(ConnectionError):
+        store.spool([("1", pieces())])
+    assert not [p for p in store.spool_dir.rglob("*") if p.is_file()]
+
+
+def test_recording_keeps_the_order_counts_the_first_attempt_and_moves_the_checkpoint(store: Store) -> None:
+    (_, body), (_, same) = store.spool([("a", [b"Subject: a\r\n\r\n1"]), ("b", [b"Subject: a\r\n\r\n1"])])
+    with store.recording() as recording:
+        recording.seen(seen("1", "<n@x>"), Outcome.NOT_REPORT, "不像报送")
+        kept = recording.kept(seen("2", "<k@x>"), body)
+        recording.seen(seen("3"), Outcome.QUARANTINED, "太大")
+        copy = recording.kept(seen("4"), same)
+        recording.checkpoint("imap://x", 7, 4)
+
+    assert outcomes(store) == [("1", "not_report"), ("2", "pending"), ("3", "quarantined"), ("4", "duplicate")]
+    assert isinstance(kept, Kept) and kept.attempts == 1
+    assert kept.raw_path.read_bytes() == b"Subject: a\r\n\r\n1"
+    assert [k.id for k in store.pending()] == [kept.id] and store.pending()[0].attempts == 1
+    assert isinstance(copy, Duplicate) and copy.original == kept.id
+    checkpoint = store.checkpoint("imap://x")
+    assert checkpoint is not None and (checkpoint.uidvalidity, checkpoint.last_uid) == (7, 4)
+    assert store.originals_of(["<n@x>", "<k@x>", "<none@x>"]) == {"<n@x>": 1, "<k@x>": kept.id}
+
+
+def test_an_interrupted_recording_records_nothing(store: Store) -> None:
+    ((_, body),) = store.spool([("a", [b"Subject: a\r\n\r\n1"])])
+    with pytest.raises(RuntimeError), store.recording() as recording:
+        recording.seen(seen("1"), Outcome.NOT_REPORT, "不像报送")
+        recording.kept(seen("2"), body)
+        recording.checkpoint("imap://x", 7, 2)
+        raise RuntimeError("killed")
+
+    assert outcomes(store) == []
+    assert store.checkpoint("imap://x") is None
+
+
+def test_a_message_recorded_already_is_not_recorded_again(store: Store) -> None:
+    ((_, body),) = store.spool([("a", [b"Subject: a\r\n\r\n1"])])
+    store.record_seen(seen("1"), Outcome.NOT_REPORT, "不像报送")
+    first = store.keep_raw(seen("2"), b"Subject: b\r\n\r\n2")
+    with store.recording() as recording:
+        recording.seen(seen("1"), Outcome.NOT_REPORT, "不像报送")
+        again = recording.kept(seen("2"), body)
+        recording.seen(seen("3"), Outcome.NOT_REPORT, "不像报送")
+        recording.seen(seen("3"), Outcome.NOT_REPORT, "不像报送")
+
+    assert again is None and isinstance(first, Kept)
+    assert outcomes(store) == [("1", "not_report"), ("2", "pending"), ("3", "not_report")]
+
+
+def test_attach_spooled_gives_a_requeued_message_its_body(store: Store) -> None:
+    store.record_seen(seen("1"), Outcome.NOT_REPORT, "不像报送")
+    (number,) = store.requeue([1])
+    ((_, body),) = store.spool([("1", [b"Subject: a\r\n\r\n", b"1"])])
+
+    kept = store.attach_spooled(number, body)
+
+    assert kept.raw_path.read_bytes() == b"Subject: a\r\n\r\n1" and kept.attempts == 0
+    assert [k.id for k in store.pending()] == [number]
