@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from ingest.context import Context
@@ -14,12 +15,12 @@ from ingest.progress import Progress
 from ingest.sources import Listing, MailboxError, MailSource, open_source
 from notify.ack import AckFacts, CloudLink, Problem, ProblemKind
 from notify.figures import FormLabels
-from parsers import parse_envelope, parse_message
+from parsers import parse_envelope
 from parsers.autoreply import answer_allowed, machine_made
 from parsers.classify import could_be_report
 from parsers.contents import read_contents
 from parsers.errors import ParseError
-from parsers.message import Envelope, Message
+from parsers.message import Envelope, Message, parse_message_file
 from parsers.submission import Submission, read_submission
 from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen
 from store.lock import exclusive
@@ -108,7 +109,7 @@ def reprocess(ctx: Context, progress: Progress) -> PollReport:
         report = PollReport()
         progress.start("重新处理", reopened)
         for kept in ctx.store.pending():
-            _process(ctx, kept, report, None)
+            _process(ctx, kept, report)
             progress.advance()
         progress.finish()
         ctx.oplog.info(f"重新处理完成：{report.summary()}")
@@ -154,20 +155,170 @@ def _take_new(
     progress.start("收取邮件", len(uids))
     now = ctx.clock()
     for batch in _chunks(uids, ctx.settings.mailbox.batch_size):
-        for listing in source.listings(batch):
-            if should_stop():
-                return
-            if listing.received_at > now:
-                # Only with --now in the past (a replay): this mail has not "arrived" yet. The
-                # checkpoint must not pass it, so a numbered mailbox stops here for this poll.
-                if source.numeric_uids:
-                    return
-                continue
-            report.listed += 1
-            _take(ctx, source, listing, report)
+        if not _take_batch(ctx, source, source.listings(batch), report, progress, should_stop, now):
+            return
+
+
+@dataclass
+class _Known:
+    """What decisions about a batch consult, read once and kept up to date as it is recorded."""
+
+    originals: dict[str, int]  # Message-ID -> the first message recorded with it
+    senders: dict[str, str]  # address -> unit: `Context.known_senders`
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What to do with one listed message: fetch and keep it (`outcome` None), or record it."""
+
+    listing: Listing
+    seen: Seen
+    outcome: Outcome | None = None
+    reason: str = ""
+    original: int | None = None
+    too_large: bool = False
+
+
+def _take_batch(
+    ctx: Context,
+    source: MailSource,
+    listings: Sequence[Listing],
+    report: PollReport,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    now: datetime,
+) -> bool:
+    """Decide for each listed message from its headers; then fetch the bodies wanted (a few
+    FETCHes for the lot), keep them, record everything in one commit, and process. False when
+    the poll is to stop here.
+
+    A decision is made only when it cannot depend on what is still planned: a message with
+    the Message-ID of a planned one, or one that looks like no report while a planned one
+    might teach us its sender (a 附件1), waits until the plan is carried out.
+    """
+    envelopes = [_envelope(listing.header) for listing in listings]
+    known = _Known(
+        ctx.store.originals_of(e.message_id for e in envelopes if e is not None and e.message_id),
+        ctx.known_senders(),
+    )
+    plan: list[_Step] = []
+    for listing, envelope in zip(listings, envelopes, strict=True):
+        if should_stop():
+            return False  # nothing planned is recorded yet: all of it is left to the next start
+        if listing.received_at > now:
+            # Only with --now in the past (a replay): this mail has not "arrived" yet. The
+            # checkpoint must not pass it, so a numbered mailbox stops here for this poll.
             if source.numeric_uids:
-                store.advance_checkpoint(source.key, source.uidvalidity, int(listing.uid))
-            progress.advance()
+                _carry_out(ctx, source, plan, known, report, progress, should_stop)
+                return False
+            continue
+        step = _decide(ctx, source, listing, envelope, plan, known)
+        if step is None:
+            if not _carry_out(ctx, source, plan, known, report, progress, should_stop):
+                return False
+            plan = []
+            step = _decide(ctx, source, listing, envelope, plan, known)
+            assert step is not None
+        plan.append(step)
+    return _carry_out(ctx, source, plan, known, report, progress, should_stop)
+
+
+def _decide(
+    ctx: Context,
+    source: MailSource,
+    listing: Listing,
+    envelope: Envelope | None,
+    plan: Sequence[_Step],
+    known: _Known,
+) -> _Step | None:
+    """From the headers: record the message as it is, or fetch it. None: carry out `plan` first."""
+    seen = Seen(
+        source=source.key,
+        uidvalidity=source.uidvalidity,
+        uid=listing.uid,
+        size=listing.size,
+        received_at=listing.received_at,
+        message_id=envelope.message_id if envelope else None,
+        sender=envelope.sender if envelope else "",
+        sender_name=envelope.sender_name if envelope else "",
+        subject=envelope.subject if envelope else "",
+    )
+    if seen.message_id is not None and any(step.seen.message_id == seen.message_id for step in plan):
+        return None
+    original = known.originals.get(seen.message_id) if seen.message_id else None
+    if original is not None:
+        return _Step(
+            listing, seen, Outcome.DUPLICATE, f"与 #{original} 为同一封邮件（Message-ID 相同）", original
+        )
+    cap = ctx.settings.mailbox.max_message_bytes
+    if listing.size > cap:
+        reason = (
+            f"邮件大小 {listing.size / 1048576:.1f} MB 超过上限 {cap / 1048576:.0f} MB，未下载；"
+            "请在网页邮箱中查看并手工保存附件"
+        )
+        return _Step(listing, seen, Outcome.QUARANTINED, reason, too_large=True)
+    if envelope is not None and (envelope.sender or envelope.subject):
+        likely = could_be_report(
+            envelope.sender,
+            envelope.subject,
+            listing.attachment_names,
+            ctx.campaign.units,
+            known.senders,
+        )
+        if not likely.possible:
+            if any(step.outcome is None for step in plan):
+                return None
+            return _Step(listing, seen, Outcome.NOT_REPORT, likely.reason)
+    return _Step(listing, seen)
+
+
+def _carry_out(
+    ctx: Context,
+    source: MailSource,
+    plan: Sequence[_Step],
+    known: _Known,
+    report: PollReport,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+) -> bool:
+    """Fetch and spool the bodies of `plan`, record it all (and the checkpoint) in one commit,
+    then process what was kept, in order. False when told to stop: what was kept and not yet
+    processed stays pending for the next start. `known` is brought up to date."""
+    if not plan:
+        return True
+    store = ctx.store
+    wanted = [(step.listing.uid, step.listing.size) for step in plan if step.outcome is None]
+    spooled = dict(store.spool(source.bodies(wanted))) if wanted else {}
+    report.fetched += len(wanted)
+    results: list[Kept | Duplicate | None] = []
+    with store.recording() as recording:
+        for step in plan:
+            if step.outcome is None:
+                results.append(recording.kept(step.seen, spooled[step.listing.uid]))
+            else:
+                recording.seen(step.seen, step.outcome, step.reason, step.original)
+                results.append(None)
+        if source.numeric_uids:
+            recording.checkpoint(source.key, source.uidvalidity, int(plan[-1].listing.uid))
+    new_ids = {s.seen.message_id for s in plan if s.seen.message_id and s.seen.message_id not in known.originals}
+    known.originals.update(store.originals_of(new_ids) if new_ids else {})
+    going = True
+    for step, result in zip(plan, results, strict=True):
+        report.listed += 1
+        if step.outcome is not None:
+            if step.too_large:
+                ctx.oplog.warning(f"{_who(step.seen)}「{step.seen.subject}」{step.reason}")
+            report.count(step.outcome)
+        elif isinstance(result, Duplicate):
+            report.count(Outcome.DUPLICATE)
+        elif isinstance(result, Kept):
+            going = going and not should_stop()
+            if going:
+                _process(ctx, result, report, counted=True)
+        progress.advance()
+    if wanted:
+        known.senders = ctx.known_senders()  # a 附件1 just filed may have taught an address
+    return going
 
 
 def _log_quiet_outcomes(ctx: Context, report: PollReport) -> None:
@@ -181,63 +332,18 @@ def _log_quiet_outcomes(ctx: Context, report: PollReport) -> None:
         )
 
 
-def _take(ctx: Context, source: MailSource, listing: Listing, report: PollReport) -> None:
-    """Decide from the headers whether to fetch; fetch, keep and process if so."""
-    envelope = _envelope(listing.header)
-    seen = Seen(
-        source=source.key,
-        uidvalidity=source.uidvalidity,
-        uid=listing.uid,
-        size=listing.size,
-        received_at=listing.received_at,
-        message_id=envelope.message_id if envelope else None,
-        sender=envelope.sender if envelope else "",
-        sender_name=envelope.sender_name if envelope else "",
-        subject=envelope.subject if envelope else "",
-    )
-    store = ctx.store
-    original = store.original_of(seen.message_id)
-    if original is not None:
-        store.record_seen(seen, Outcome.DUPLICATE, f"与 #{original} 为同一封邮件（Message-ID 相同）", original)
-        report.count(Outcome.DUPLICATE)
-        return
-    cap = ctx.settings.mailbox.max_message_bytes
-    if listing.size > cap:
-        reason = (
-            f"邮件大小 {listing.size / 1048576:.1f} MB 超过上限 {cap / 1048576:.0f} MB，未下载；"
-            "请在网页邮箱中查看并手工保存附件"
-        )
-        store.record_seen(seen, Outcome.QUARANTINED, reason)
-        ctx.oplog.warning(f"{_who(seen)}「{seen.subject}」{reason}")
-        report.count(Outcome.QUARANTINED)
-        return
-    if envelope is not None and (envelope.sender or envelope.subject):
-        likely = could_be_report(
-            envelope.sender,
-            envelope.subject,
-            listing.attachment_names,
-            ctx.campaign.units,
-            ctx.known_senders(),
-        )
-        if not likely.possible:
-            store.record_seen(seen, Outcome.NOT_REPORT, likely.reason)
-            report.count(Outcome.NOT_REPORT)
-            return
-    raw = source.fetch(listing.uid)
-    report.fetched += 1
-    kept = store.keep_raw(seen, raw)
-    if isinstance(kept, Duplicate):
-        report.count(Outcome.DUPLICATE)
-        return
-    _process(ctx, kept, report, raw)
-
-
 def _fetch_requeued(ctx: Context, source: MailSource, report: PollReport) -> None:
-    """Bodies the operator asked for (`baosong refetch`) of mail first judged not a report."""
-    for row, uid in ctx.store.awaiting_body(source.key, source.uidvalidity):
-        kept = ctx.store.attach_raw(row, source.fetch(uid))
+    """Bodies the operator asked for (`baosong refetch`) of mail first judged not a report.
+
+    Their size was not kept, so each comes in partial FETCHes: even one over the size limit
+    (the operator's choice) goes to the spool a piece at a time.
+    """
+    waiting = ctx.store.awaiting_body(source.key, source.uidvalidity)
+    rows = {uid: row for row, uid in waiting}
+    for uid, spooled in ctx.store.spool(source.bodies([(uid, None) for _, uid in waiting])):
+        kept = ctx.store.attach_spooled(rows[uid], spooled)
         report.fetched += 1
-        _process(ctx, kept, report, None)
+        _process(ctx, kept, report)
 
 
 def _envelope(header: bytes) -> Envelope | None:
@@ -252,16 +358,20 @@ def _process_pending(ctx: Context, report: PollReport, should_stop: Callable[[],
     for kept in ctx.store.pending():
         if should_stop():
             return
-        _process(ctx, kept, report, None)
+        _process(ctx, kept, report)
 
 
-def _process(ctx: Context, kept: Kept, report: PollReport, raw: bytes | None) -> None:
-    """Parse and file one kept message; whatever goes wrong stays with this message."""
+def _process(ctx: Context, kept: Kept, report: PollReport, counted: bool = False) -> None:
+    """Parse and file one kept message; whatever goes wrong stays with this message.
+
+    `counted`: the attempt was counted when the message was recorded (`Recording.kept`).
+    """
     store, oplog = ctx.store, ctx.oplog
-    attempts = store.begin_attempt(kept.id)
+    attempts = kept.attempts if counted else store.begin_attempt(kept.id)
     limit = ctx.settings.mailbox.max_attempts
     try:
-        message = parse_message(raw if raw is not None else kept.raw_path.read_bytes())
+        with kept.raw_path.open("rb") as spooled:
+            message = parse_message_file(spooled)
     except ParseError as exc:
         where = store.set_aside(kept.id, str(exc))
         oplog.warning(f"邮件 #{kept.id} 无法解析：{exc}；原件已隔离到 {where}，请人工查看")

@@ -11,9 +11,10 @@ import abc
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -76,6 +77,20 @@ class MailSource(Protocol):
     def listings(self, uids: Sequence[str]) -> list[Listing]: ...
 
     def fetch(self, uid: str) -> bytes: ...
+
+    def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        """The raw bytes of each (uid, size if known), in order, each as a stream of pieces.
+
+        Each stream must be read to its end before the next body is asked for. Memory stays
+        bounded: however large a message, no more than BODY_BUDGET bytes are held at a time.
+        """
+        ...
+
+
+# A FETCH asks for several bodies at once, up to this many bytes in all; a larger message is
+# fetched alone, in partial FETCHes of BODY_PIECE bytes that go to the spool one by one.
+BODY_BUDGET = 16 * 1024 * 1024
+BODY_PIECE = 4 * 1024 * 1024
 
 
 def open_source(config: MailboxConfig) -> MailSource:
@@ -229,6 +244,54 @@ class ImapSource:
             raise MailboxError(f"邮件 UID {uid} 在收取时已不在邮箱中")
         return bytes(data[number][b"BODY[]"])
 
+    def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        group: list[int] = []
+        total = 0
+        for uid, size in wanted:
+            if size is None or size > BODY_PIECE:
+                yield from self._group(group)
+                group, total = [], 0
+                yield uid, self._pieces(int(uid))
+                continue
+            if group and total + size > BODY_BUDGET:
+                yield from self._group(group)
+                group, total = [], 0
+            group.append(int(uid))
+            total += size
+        yield from self._group(group)
+
+    def _group(self, numbers: list[int]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        """Several bodies in one FETCH: one round trip instead of one per message."""
+        if not numbers:
+            return
+        data = self._with_retry(lambda c: c.fetch(numbers, [b"BODY.PEEK[]"]))
+        for number in numbers:
+            entry = data.pop(number, None)
+            if entry is None:
+                raise MailboxError(f"邮件 UID {number} 在收取时已不在邮箱中")
+            body = entry.get(b"BODY[]")
+            del entry
+            yield str(number), (bytes(body or b""),)
+
+    def _pieces(self, number: int) -> Iterator[bytes]:
+        """A body in partial FETCHes (BODY.PEEK[]<offset.length>), so it is never held whole."""
+        offset = 0
+        while True:
+            data = self._with_retry(partial(_fetch_piece, number=number, offset=offset))
+            if number not in data:
+                raise MailboxError(f"邮件 UID {number} 在收取时已不在邮箱中")
+            piece = next((v for k, v in data.pop(number).items() if k.startswith(b"BODY[]")), b"")
+            piece = bytes(piece or b"")
+            if piece:
+                yield piece
+            if len(piece) < BODY_PIECE:
+                return
+            offset += len(piece)
+
+
+def _fetch_piece(client: IMAPClient, number: int, offset: int) -> Any:
+    return client.fetch([number], [f"BODY.PEEK[]<{offset}.{BODY_PIECE}>".encode()])
+
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -306,6 +369,18 @@ class _LocalFolder(abc.ABC):
         path = self._path(uid)
         try:
             return path.read_bytes()
+        except OSError as exc:
+            raise MailboxError(f"无法读取邮件文件 {path}：{exc}") from exc
+
+    def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        for uid, _ in wanted:
+            yield uid, self._pieces(self._path(uid))
+
+    def _pieces(self, path: Path) -> Iterator[bytes]:
+        try:
+            with path.open("rb") as handle:
+                while piece := handle.read(BODY_PIECE):
+                    yield piece
         except OSError as exc:
             raise MailboxError(f"无法读取邮件文件 {path}：{exc}") from exc
 
