@@ -466,44 +466,57 @@ class Store:
             folder = self.archive_dir / safe_name(filing.unit) / safe_name(filing.deadline_id)
         else:
             folder = self.archive_dir / UNSORTED_FOLDER / f"{message:06d}"
-        stored = [self._keep_file(folder, f) for f in filing.files]
+        digests = [hashlib.sha256(f.data).hexdigest() for f in filing.files]
+        stored = [self._keep_file(folder, f, d) for f, d in zip(filing.files, digests, strict=True)]
+        rows: list[tuple[Any, list[dict[str, Any]]]] = [
+            (
+                schema.figures,
+                [
+                    {
+                        "message": message,
+                        "key": key,
+                        "number": value if isinstance(value, int) else None,
+                        "text": value if isinstance(value, str) else None,
+                    }
+                    for key, value in filing.figures.items()
+                ],
+            ),
+            (schema.warnings, [{"message": message, "text": text} for text in filing.warnings]),
+            (schema.activities, [{"message": message, **vars(a)} for a in filing.activities]),
+            (
+                schema.photos,
+                [
+                    {
+                        "message": message,
+                        "name": photo.name,
+                        "taken_at": to_text(photo.taken_at) if photo.taken_at else None,
+                        "phash": photo.phash,
+                        "thumbnail": photo.thumbnail,
+                    }
+                    for photo in filing.photos
+                ],
+            ),
+            (
+                schema.files,
+                [
+                    {
+                        "message": message,
+                        "original_name": original.original_name,
+                        "stored_path": kept.stored_path,
+                        "sha256": digest,
+                        "size": kept.size,
+                        "content_type": original.content_type,
+                    }
+                    for original, kept, digest in zip(filing.files, stored, digests, strict=True)
+                ],
+            ),
+        ]
         with self.engine.begin() as conn:
             for table in (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos):
                 conn.execute(table.delete().where(table.c.message == message))
-            for key, value in filing.figures.items():
-                conn.execute(
-                    insert(schema.figures).values(
-                        message=message,
-                        key=key,
-                        number=value if isinstance(value, int) else None,
-                        text=value if isinstance(value, str) else None,
-                    )
-                )
-            for text in filing.warnings:
-                conn.execute(insert(schema.warnings).values(message=message, text=text))
-            for activity in filing.activities:
-                conn.execute(insert(schema.activities).values(message=message, **vars(activity)))
-            for photo in filing.photos:
-                conn.execute(
-                    insert(schema.photos).values(
-                        message=message,
-                        name=photo.name,
-                        taken_at=to_text(photo.taken_at) if photo.taken_at else None,
-                        phash=photo.phash,
-                        thumbnail=photo.thumbnail,
-                    )
-                )
-            for original, kept in zip(filing.files, stored, strict=True):
-                conn.execute(
-                    insert(schema.files).values(
-                        message=message,
-                        original_name=original.original_name,
-                        stored_path=kept.stored_path,
-                        sha256=hashlib.sha256(original.data).hexdigest(),
-                        size=kept.size,
-                        content_type=original.content_type,
-                    )
-                )
+            for table, values in rows:
+                if values:  # one statement per table, however many rows
+                    conn.execute(insert(table), values)
             conn.execute(
                 update(schema.messages)
                 .where(schema.messages.c.id == message)
@@ -520,9 +533,8 @@ class Store:
             )
         return stored
 
-    def _keep_file(self, folder: Path, keep: FileToKeep) -> StoredFile:
+    def _keep_file(self, folder: Path, keep: FileToKeep, digest: str) -> StoredFile:
         """Store a file once per folder: the same bytes under any name reuse the stored copy."""
-        digest = hashlib.sha256(keep.data).hexdigest()
         existing = self._stored_with_hash(folder, digest)
         if existing is None:
             name = safe_name(keep.original_name)
