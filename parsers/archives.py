@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import functools
 import io
 import re
 import struct
@@ -23,9 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
-
-import libarchive  # type: ignore[import-untyped]
+from typing import IO, Any
 
 from parsers.filetypes import FileType, Format, sniff
 
@@ -271,13 +270,14 @@ class _Run:
         return None
 
     def read_libarchive(self, data: bytes, archive: _Archive, *, salvage: bool) -> None:
+        libarchive, is_encrypted = _libarchive()
         try:
             with libarchive.memory_reader(data) as reader:
                 for entry in reader:
                     if not entry.isfile:
                         continue
                     name = _decode_name(entry.pathname)
-                    if _entry_is_encrypted(entry._entry_p):
+                    if is_encrypted(entry._entry_p):
                         archive.locked += 1
                         continue
                     if not self.admit(name, archive):
@@ -307,10 +307,17 @@ def _too_compressed(out: int, into: int, limits: ArchiveLimits) -> bool:
 
 _WINZIP_AES = 99  # compression method of WinZip's AES encryption, used by 7-Zip and 360压缩
 
-# libarchive knows whether an entry is encrypted; libarchive-c does not wrap the call.
-_entry_is_encrypted = libarchive.ffi.libarchive.archive_entry_is_encrypted
-_entry_is_encrypted.argtypes = [ctypes.c_void_p]
-_entry_is_encrypted.restype = ctypes.c_int
+
+@functools.cache
+def _libarchive() -> tuple[Any, Any]:
+    """libarchive-c, imported when an archive needs it (most mail has none), and the call it
+    does not wrap: libarchive knows whether an entry is encrypted."""
+    import libarchive  # type: ignore[import-untyped]
+
+    is_encrypted = libarchive.ffi.libarchive.archive_entry_is_encrypted
+    is_encrypted.argtypes = [ctypes.c_void_p]
+    is_encrypted.restype = ctypes.c_int
+    return libarchive, is_encrypted
 
 
 def _chunks(stream: IO[bytes], size: int) -> Iterable[bytes]:

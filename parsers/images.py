@@ -10,6 +10,7 @@ is decoded, and JPEGs are decoded at a reduced scale.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -18,11 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-import imagehash
-import pillow_heif
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
-
-pillow_heif.register_heif_opener()
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 THUMBNAIL_PX = 240
@@ -54,6 +51,7 @@ def read_image(data: bytes, *, zone: tzinfo = BEIJING) -> ImageFacts:
 
     `zone` is where a camera's clock is taken to be when the EXIF records no offset.
     """
+    _open_heif()
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_PIXELS and twice that; both are refused here.
@@ -79,8 +77,19 @@ _UNREADABLE = "图片无法识别（可能已损坏或不是图片），按原�
 _DAMAGED = "图片已损坏（可能没有传完整），未生成缩略图，按原样归档"
 
 
+@functools.cache
+def _open_heif() -> None:
+    """Teach Pillow iPhone photos (HEIC), the first time an image is read: importing
+    pillow-heif is not worth it for a poll that meets no image."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def _picture(image: Image.Image) -> tuple[str, bytes]:
     """The perceptual hash and the thumbnail, both of the photo as it is meant to be seen."""
+    import imagehash  # with the first photo (it imports scipy itself at its first hash)
+
     # JPEG decodes at 1/2, 1/4 or 1/8 scale here: far less memory for a large photo.
     image.draft("RGB", (4 * THUMBNAIL_PX, 4 * THUMBNAIL_PX))
     upright = ImageOps.exif_transpose(image)

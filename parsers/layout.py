@@ -21,10 +21,16 @@ from datetime import date, datetime, time
 from html.parser import HTMLParser
 from typing import Any
 
-import docx
-import openpyxl
-import xlrd
-from docx.oxml.ns import qn
+# python-docx, openpyxl and xlrd are imported where a file of theirs is read: a poll that meets
+# no such file does not pay for importing them.
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def qn(tag: str) -> str:
+    """docx.oxml.ns.qn for the w: prefix (the only one read here), without importing docx."""
+    prefix, _, name = tag.partition(":")
+    assert prefix == "w", tag
+    return _W + name
 
 
 @dataclass(frozen=True)
@@ -214,6 +220,8 @@ def _grid_before(row: Any) -> int:
 
 
 def word_sections(data: bytes) -> tuple[Section, ...]:
+    import docx
+
     document = docx.Document(io.BytesIO(data))
     links = {
         rel_id: rel.target_ref for rel_id, rel in document.part.rels.items() if rel.is_external
@@ -262,6 +270,8 @@ def _xlsx_rows(sheet: Any) -> Iterator[list[str]]:
 
 
 def xlsx_sections(data: bytes) -> tuple[Section, ...]:
+    import openpyxl
+
     # data_only: a unit's =SUM() shows the value Excel or WPS last computed.
     book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
     return tuple(
@@ -272,6 +282,8 @@ def xlsx_sections(data: bytes) -> tuple[Section, ...]:
 
 
 def _xls_rows(sheet: Any, datemode: int) -> Iterator[list[str]]:
+    import xlrd
+
     for index in range(sheet.nrows):
         cells = []
         for cell in sheet.row(index):
@@ -285,6 +297,8 @@ def _xls_rows(sheet: Any, datemode: int) -> Iterator[list[str]]:
 
 
 def xls_sections(data: bytes) -> tuple[Section, ...]:
+    import xlrd
+
     # xlrd reports oddities on stdout by default; they mean nothing to the clerk.
     book = xlrd.open_workbook(file_contents=data, logfile=io.StringIO())
     sheets = (book.sheet_by_index(n) for n in range(book.nsheets))
@@ -298,6 +312,8 @@ def xls_sections(data: bytes) -> tuple[Section, ...]:
 def ole_streams(data: bytes) -> tuple[str, ...]:
     """Names of the streams inside an OLE2 compound file (.doc, .xls, .wps, .et, encrypted
     Office files), which tell them apart."""
+    import xlrd.compdoc
+
     return tuple(node.name for node in xlrd.compdoc.CompDoc(data, logfile=io.StringIO()).dirlist)
 
 
