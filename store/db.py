@@ -24,8 +24,10 @@ from sqlalchemy import (
     Engine,
     create_engine,
     event,
+    exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -511,9 +513,13 @@ class Store:
                 ],
             ),
         ]
+        tables = (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos)
         with self.engine.begin() as conn:
-            for table in (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos):
-                conn.execute(table.delete().where(table.c.message == message))
+            # Rows of an earlier filing (reprocess) are replaced; a first filing has none.
+            earlier = or_(*(exists().where(table.c.message == message) for table in tables))
+            if conn.execute(select(earlier)).scalar():
+                for table in tables:
+                    conn.execute(table.delete().where(table.c.message == message))
             for table, values in rows:
                 if values:  # one statement per table, however many rows
                     conn.execute(insert(table), values)

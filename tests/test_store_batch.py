@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from store.db import Duplicate, Kept, Seen, Store
-from store.model import Outcome
+from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen, Store
+from store.model import Kind, Outcome, State
 
 NOW = datetime(2023, 6, 7, 4, 0, tzinfo=UTC)
 
@@ -105,3 +105,23 @@ def test_attach_spooled_gives_a_requeued_message_its_body(store: Store) -> None:
 
     assert kept.raw_path.read_bytes() == b"Subject: a\r\n\r\n1" and kept.attempts == 0
     assert [k.id for k in store.pending()] == [number]
+
+
+def test_filing_a_message_again_replaces_its_rows(store: Store) -> None:
+    kept = store.keep_raw(seen("1"), b"Subject: 1\r\n\r\nx")
+    assert isinstance(kept, Kept)
+
+    def filing(figure: int, files: tuple[FileToKeep, ...]) -> Filing:
+        return Filing(
+            Outcome.FILED, "test", "盐湖区工科局", True, "week-1", State.ON_TIME, (Kind.WEEKLY,), files,
+            {"1.1": figure}, ("一条提醒",), (Activity("宣讲"),), (PhotoRecord("a.jpg", None, "ab", None),),
+        )
+
+    store.file(kept.id, filing(3, (FileToKeep("a.docx", "application/x", b"a"), FileToKeep("b.docx", "x", b"b"))))
+    store.file(kept.id, filing(5, (FileToKeep("a.docx", "application/x", b"a"),)))  # reprocessed
+
+    assert store.figures_of([kept.id]) == {kept.id: {"1.1": 5}}
+    assert store.warnings_of([kept.id]) == {kept.id: ["一条提醒"]}
+    assert store.activities_of([kept.id]) == {kept.id: [Activity("宣讲")]}
+    assert [f.original_name for f in store.files_of([kept.id])[kept.id]] == ["a.docx"]
+    assert store.photo_hashes(exclude=0) == {"ab": "盐湖区工科局 week-1 “a.jpg”"}
