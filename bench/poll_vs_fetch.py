@@ -5,7 +5,8 @@ Prints ratios, never absolute targets, because the machines are shared and noisy
    twice: the fetch inside this process (no Python start-up, no imports), and the fetch as its
    own `python -c` process (start-up and imapclient's import counted, as they are for a poll).
    Once for mails without office attachments (a JPEG photo and text: the target's case), once
-   for mails carrying a real 附件2 .docx (the form is read, which a bare fetch never does);
+   for mails carrying a real 附件2 .docx (the form is read, which a bare fetch never does); and
+   both on an empty mailbox, which shows each side's fixed cost (start-up, imports, login);
 2. bytes: what Dovecot sent for a first poll of a mailbox of M messages of which 2% are
    campaign mail, against the campaign mail's own size (target ≤ 1.1 × + 1 KB per message);
 3. memory: peak RSS of a poll that meets a 50 MB message (target ≤ 3 × + 150 MB).
@@ -216,6 +217,16 @@ def bench_time(server: Dovecot, work: Path, label: str, mails: list[bytes], repe
           f"bare fetch as its own process {own_process:.2f}s -> ratio {ours / own_process:.2f}")
 
 
+def bench_start(server: Dovecot, work: Path, repeat: int) -> None:
+    """The fixed cost of each side, from a poll and a fetch of an empty mailbox."""
+    account = server.new_account()
+    config = write_config(work / "time-empty", account)
+    ours = best(repeat, lambda: poll(config, account)[0])
+    bare = best(repeat, lambda: bare_fetch_process(account))
+    print(f"time (empty mailbox: start-up, login, nothing to fetch): poll {ours:.2f}s; "
+          f"bare fetch as its own process {bare:.2f}s")
+
+
 def bench_bytes(server: Dovecot, work: Path, total: int) -> None:
     account = server.new_account()
     campaign = reports(total // 50, 20_000)
@@ -254,6 +265,7 @@ def main() -> None:
         work = Path(folder)
         with Dovecot(*make_certificate(work)) as server:
             bench_memory(server, work)
+            bench_start(server, work, args.repeat)
             bench_time(server, work, "photo+text", photo_reports(args.reports), args.repeat)
             bench_time(server, work, "附件2 .docx", docx_reports(args.reports), args.repeat)
             bench_bytes(server, work, args.mailbox)
