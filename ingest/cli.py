@@ -95,8 +95,9 @@ def _setup_debug_log(data_dir: Path) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    for noisy in ("imapclient", "sqlalchemy", "apscheduler"):
+    for noisy in ("imapclient", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.INFO)
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)  # every statement would cost more than it tells
 
 
 def with_context(command: Callable[..., int | None]) -> Callable[..., None]:
