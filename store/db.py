@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Engine,
+    Table,
     create_engine,
     event,
     exists,
@@ -695,45 +696,33 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(query).all()
 
-    def files_of(self, messages: Iterable[int]) -> dict[int, list[Any]]:
+    def _rows_of(self, table: Table, messages: Iterable[int]) -> dict[int, list[Any]]:
+        """The rows of a per-message table, grouped by message, in insertion order."""
         ids = list(messages)
         found: dict[int, list[Any]] = {i: [] for i in ids}
-        if not ids:
-            return found
-        f = schema.files.c
-        with self.engine.connect() as conn:
-            for row in conn.execute(
-                select(schema.files).where(f.message.in_(ids)).order_by(f.id)
-            ):
-                found[row.message].append(row)
+        if ids:
+            with self.engine.connect() as conn:
+                for row in conn.execute(select(table).where(table.c.message.in_(ids)).order_by(*table.primary_key)):
+                    found[row.message].append(row)
         return found
+
+    def files_of(self, messages: Iterable[int]) -> dict[int, list[Any]]:
+        return self._rows_of(schema.files, messages)
 
     def figures_of(self, messages: Iterable[int]) -> dict[int, dict[str, int | str | None]]:
-        ids = list(messages)
-        found: dict[int, dict[str, int | str | None]] = {i: {} for i in ids}
-        f = schema.figures.c
-        with self.engine.connect() as conn:
-            for row in conn.execute(select(schema.figures).where(f.message.in_(ids))):
-                found[row.message][row.key] = row.number if row.number is not None else row.text
-        return found
+        return {
+            message: {r.key: r.number if r.number is not None else r.text for r in rows}
+            for message, rows in self._rows_of(schema.figures, messages).items()
+        }
 
     def warnings_of(self, messages: Iterable[int]) -> dict[int, list[str]]:
-        ids = list(messages)
-        found: dict[int, list[str]] = {i: [] for i in ids}
-        w = schema.warnings.c
-        with self.engine.connect() as conn:
-            for row in conn.execute(select(schema.warnings).where(w.message.in_(ids)).order_by(w.id)):
-                found[row.message].append(row.text)
-        return found
+        return {m: [r.text for r in rows] for m, rows in self._rows_of(schema.warnings, messages).items()}
 
     def activities_of(self, messages: Iterable[int]) -> dict[int, list[Activity]]:
-        ids = list(messages)
-        found: dict[int, list[Activity]] = {i: [] for i in ids}
-        a = schema.activities.c
-        with self.engine.connect() as conn:
-            for row in conn.execute(select(schema.activities).where(a.message.in_(ids)).order_by(a.id)):
-                found[row.message].append(Activity(row.content, row.time, row.media, row.link, row.note))
-        return found
+        return {
+            m: [Activity(r.content, r.time, r.media, r.link, r.note) for r in rows]
+            for m, rows in self._rows_of(schema.activities, messages).items()
+        }
 
     def figure_history(self, exclude: int) -> dict[str, list[int]]:
         """Figure key -> every number filed for it, by any unit, but message `exclude`'s."""
