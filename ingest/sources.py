@@ -76,8 +76,6 @@ class MailSource(Protocol):
 
     def listings(self, uids: Sequence[str]) -> list[Listing]: ...
 
-    def fetch(self, uid: str) -> bytes: ...
-
     def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
         """The raw bytes of each (uid, size if known), in order, each as a stream of pieces.
 
@@ -237,13 +235,6 @@ class ImapSource:
             )
         return found
 
-    def fetch(self, uid: str) -> bytes:
-        number = int(uid)
-        data = self._with_retry(lambda c: c.fetch([number], [b"BODY.PEEK[]"]))
-        if number not in data:
-            raise MailboxError(f"邮件 UID {uid} 在收取时已不在邮箱中")
-        return bytes(data[number][b"BODY[]"])
-
     def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
         group: list[int] = []
         total = 0
@@ -364,13 +355,6 @@ class _LocalFolder(abc.ABC):
 
     def listings(self, uids: Sequence[str]) -> list[Listing]:
         return [self._listed[u] for u in uids if u in self._listed]
-
-    def fetch(self, uid: str) -> bytes:
-        path = self._path(uid)
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise MailboxError(f"无法读取邮件文件 {path}：{exc}") from exc
 
     def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
         for uid, _ in wanted:

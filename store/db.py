@@ -195,16 +195,6 @@ class Store:
             )
             return {r.uid for r in rows}
 
-    def is_recorded(self, seen: Seen) -> bool:
-        m = schema.messages.c
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(m.id).where(
-                    m.source == seen.source, m.uidvalidity == seen.uidvalidity, m.uid == seen.uid
-                )
-            ).first()
-        return row is not None
-
     def original_of(self, message_id: str | None, sha256: str | None = None) -> int | None:
         """The first recorded message with this Message-ID or these raw bytes, if any."""
         with self.engine.connect() as conn:
@@ -310,7 +300,7 @@ class Store:
             recording.flush()
 
     def attach_spooled(self, message: int, spooled: Spooled) -> Kept:
-        """`attach_raw` for a body already in the spool."""
+        """Give a requeued message the body now in the spool, making it an ordinary pending one."""
         self._set(message, raw_path=spooled.relative, sha256=spooled.sha256)
         m = schema.messages.c
         with self.engine.connect() as conn:
@@ -424,16 +414,6 @@ class Store:
                 )
             ).all()
         return [(int(r.id), str(r.uid)) for r in rows]
-
-    def attach_raw(self, message: int, raw: bytes) -> Kept:
-        """Spool the body of a requeued message and make it an ordinary pending one."""
-        digest = hashlib.sha256(raw).hexdigest()
-        relative = self._spool(raw, digest)
-        self._set(message, raw_path=str(relative), sha256=digest)
-        m = schema.messages.c
-        with self.engine.connect() as conn:
-            row = conn.execute(select(m.received_at, m.attempts).where(m.id == message)).one()
-        return Kept(message, from_text(row.received_at), row.attempts, self.data_dir / relative)
 
     def begin_attempt(self, message: int) -> int:
         """Count one more processing attempt before it starts, so a crash loop is noticed."""

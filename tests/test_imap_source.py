@@ -36,7 +36,8 @@ def test_a_dropped_connection_is_reopened_and_the_same_folder_read(
         client._imap.sock.shutdown(socket.SHUT_RDWR)
         assert source.candidates(1, t, set()) == ["2", "3"]
         assert source.uidvalidity == validity
-        assert source.fetch("3").endswith(b"body 2\r\n")
+        [(uid, pieces)] = list(source.bodies([("3", None)]))
+        assert uid == "3" and b"".join(pieces).endswith(b"body 2\r\n")
     logins = imap_account.server.wait_logged_out(imap_account.username).count(
         f"Login: user=<{imap_account.username}>"
     )
