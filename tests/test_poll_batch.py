@@ -4,10 +4,7 @@ memory, and every decision the same as when each message was fetched and filed o
 from __future__ import annotations
 
 import random
-import signal
 import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +19,10 @@ from ingest.cycle import poll
 from ingest.progress import Silent
 from ingest.sources import ImapSource
 from store.config import load_settings
-from tests.baosong_cli import IMAP_PASSWORD_ENV, REGISTERED, baosong_command, environment, run, write_config
+from tests.baosong_cli import IMAP_PASSWORD_ENV, REGISTERED, run, write_config
 from tests.formfactory import liaison_docx, random_contact
 from tests.servers import Account
-from tests.test_poll_imap import BEIJING, NOW, beijing, oplog, report_mail, rows
+from tests.test_poll_imap import BEIJING, NOW, beijing, oplog, poll_killed_when, report_mail, rows
 
 
 @pytest.fixture
@@ -191,23 +188,7 @@ def test_sigkill_between_fetch_and_processing_loses_nothing_and_files_nothing_tw
         except sqlite3.OperationalError:
             return False
 
-    process = subprocess.Popen(
-        [*baosong_command(), "--config", str(config), "poll", "--now", NOW],
-        env=environment(imap_account),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if moment():
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.001)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the poll ended before it could be killed"
-
-    run(config, "poll", "--now", NOW, account=imap_account)
-    run(config, "poll", "--now", NOW, account=imap_account)
+    poll_killed_when(config, imap_account, moment)
 
     recorded = rows(config)
     assert sorted(int(r["uid"]) for r in recorded) == list(range(1, total + 1))

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import time
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -65,6 +66,26 @@ def rows(config: Path) -> list[sqlite3.Row]:
         return db.execute("select * from messages order by id").fetchall()
     finally:
         db.close()
+
+
+def poll_killed_when(config: Path, account: Account, moment: Callable[[], bool]) -> None:
+    """Start `baosong poll`, SIGKILL it as soon as `moment()` holds, then poll twice to recover."""
+    process = subprocess.Popen(
+        [*baosong_command(), "--config", str(config), "poll", "--now", NOW],
+        env=environment(account),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if moment():
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the poll ended before it could be killed"
+    run(config, "poll", "--now", NOW, account=account)
+    run(config, "poll", "--now", NOW, account=account)
 
 
 def oplog(config: Path) -> str:
@@ -240,24 +261,10 @@ def test_sigkill_mid_batch_loses_nothing_and_files_nothing_twice(
     config = write_config(tmp_path, imap_account, mailbox__batch_size=5)
     log_path = config.parent / "data" / "operator.log"
 
-    process = subprocess.Popen(
-        [*baosong_command(), "--config", str(config), "poll", "--now", NOW],
-        env=environment(imap_account),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        lines = log_path.read_text(encoding="utf-8").count("收到") if log_path.exists() else 0
-        if lines >= kill_after_lines:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the poll ended before it could be killed"
+    def filed_enough() -> bool:
+        return log_path.exists() and log_path.read_text(encoding="utf-8").count("收到") >= kill_after_lines
 
-    run(config, "poll", "--now", NOW, account=imap_account)
-    run(config, "poll", "--now", NOW, account=imap_account)
+    poll_killed_when(config, imap_account, filed_enough)
 
     recorded = rows(config)
     assert sorted(int(r["uid"]) for r in recorded) == list(range(1, total + 1))
