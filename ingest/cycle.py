@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -441,7 +441,7 @@ def _acknowledge(ctx: Context, kept: Kept, message: Message, submission: Submiss
             CloudLink(c.filename or "（未注明文件名）", c.url, c.size_text or "", c.expires)
             for c in submission.contents.cloud_links
         ),
-        figures=_labelled(ctx, submission.figures),
+        figures=FormLabels.from_definitions(ctx.definitions).labelled(submission.figures),
         problems=tuple(Problem(_problem_kind(w), w) for w in submission.warnings),
         replaced_earlier=ctx.store.earlier_submission(filing.unit, deadline.id, kept.id),
     )
@@ -487,16 +487,6 @@ def _learn_liaisons(ctx: Context, kept: Kept, submission: Submission, filing: Fi
         if unit == filing.unit and known.get(address) != unit:
             ctx.store.learn_sender(address, unit, kept.id)
             ctx.oplog.info(f"从{unit}的联络员表登记报送邮箱 {address}（邮件 #{kept.id}）")
-
-
-def _labelled(ctx: Context, figures: Mapping[str, int | str | None]) -> dict[str, int | str | None]:
-    """Figures under the words the county sees on its own form: "1.1 组织开展宣讲活动（场）"."""
-    labels = FormLabels.from_definitions(ctx.definitions)
-    return {
-        f"{b.key} {b.label}" + (f"（{b.measure}）" if b.measure else ""): figures.get(b.key)
-        for b in labels.blanks
-        if b.key in figures
-    }
 
 
 def _problem_kind(warning: str) -> ProblemKind:

@@ -59,6 +59,14 @@ class FormLabels:
     blanks: tuple[Blank, ...]
     media_columns: tuple[tuple[str, str], ...]  # (Activity attribute, printed name); 序号 left out
 
+    def labelled(self, figures: Mapping[str, Value]) -> dict[str, Value]:
+        """Figures under the words the county sees on its own form: "1.1 组织开展宣讲活动（场）"."""
+        return {
+            f"{b.key} {b.label}" + (f"（{b.measure}）" if b.measure else ""): figures.get(b.key)
+            for b in self.blanks
+            if b.key in figures
+        }
+
     @classmethod
     def from_definitions(cls, definitions: Sequence[FormDefinition]) -> FormLabels:
         statistics = definition_for(definitions, STATISTICS_FORM)
