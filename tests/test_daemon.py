@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ingest.daemon import Daemon
 from store.config import load_settings
-from tests.baosong_cli import REGISTERED, baosong_command, environment, write_config
+from tests.baosong_cli import REGISTERED, baosong_command, environment, run, write_config
 from tests.mailfactory import county_mail
 from tests.servers import Account, SmtpSink
 
@@ -100,7 +100,18 @@ def test_sigterm_mid_poll_finishes_the_message_in_hand(imap_account: Account, tm
     daemon.send_signal(signal.SIGTERM)
     _, err = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, err
-    db = sqlite3.connect(tmp_path / "data" / "baosong.sqlite3")
-    outcomes = [r[0] for r in db.execute("select outcome from messages")]
-    db.close()
-    assert outcomes and set(outcomes) == {"filed"}  # nothing left half-done
+    data = tmp_path / "data"
+
+    def recorded() -> list[tuple[str, str | None]]:
+        db = sqlite3.connect(data / "baosong.sqlite3")
+        try:
+            return db.execute("select outcome, raw_path from messages").fetchall()
+        finally:
+            db.close()
+
+    # Nothing half-done: each message is filed, or kept whole in the spool for the next start.
+    rows = recorded()
+    assert rows and {outcome for outcome, _ in rows} <= {"filed", "pending"}
+    assert all((data / raw).is_file() for outcome, raw in rows if outcome == "pending" and raw)
+    run(config, "poll", "--now", "2023-06-06T10:30", account=imap_account)
+    assert [outcome for outcome, _ in recorded()] == ["filed"] * 30
