@@ -13,8 +13,10 @@ printed words that occur once in the form were found around it (see `place_blank
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from parsers.forms import Item
@@ -59,7 +61,8 @@ class BlankPlace:
     shared: str | None
 
 
-def distinctive_words(items: Sequence[Item]) -> frozenset[str]:
+@functools.lru_cache(maxsize=64)
+def distinctive_words(items: tuple[Item, ...]) -> frozenset[str]:
     """The runs of `_LOCAL_RUN` printed characters that occur once in all the items: "心得体会"
     says which blank follows, "场,参与" (in a dozen clauses) does not."""
     counts: dict[str, int] = {}
@@ -73,27 +76,39 @@ def distinctive_words(items: Sequence[Item]) -> frozenset[str]:
     return frozenset(word for word, count in counts.items() if count == 1)
 
 
-def place_blanks(
-    items: Sequence[Item],
-    stream: Stream,
-    start: int,
-    end: int,
-    min_found: float,
-    distinctive: frozenset[str],
-) -> tuple[BlankPlace, ...]:
-    """Align the printed text of `items` (in order) with folded positions [start, end).
+@dataclass(frozen=True)
+class _Printed:
+    """The printed characters of some items, in order, as `_align` consumes them; worked out
+    once per form, not once per mail."""
 
-    A blank is trusted (`found`) when its clause is found: `min_found` of its printed
-    characters, among them a word that occurs nowhere else in the form (`distinctive`, so
-    that "活动（ ）场，参与（ ）人次", common to a dozen clauses, never vouches alone), or
-    nearly all of them; or when the printed word after it is found and a distinctive word
-    right before it ("心得体会5篇" typed in a mail); or when it follows a trusted blank with
-    every printed character between them found ("3场，参与120人次").
-    """
+    literals: str
+    clause_of: tuple[int, ...]
+    clauses: int  # how many clauses
+    windows: tuple[int, ...]  # first literal of each distinctive word
+    rewarded: tuple[bool, ...]
+    gaps: tuple[tuple[int, tuple[tuple[str, bool, int], ...]], ...]  # literal index -> blanks before it
+    ends_of_clauses: dict[int, int]  # literal index after a clause -> its first literal
+    distinctive: frozenset[str]  # of the whole form
+    clause_texts: tuple[Counter[str], ...]
+
+    def could_be_found(self, text: str) -> bool:
+        """Could any blank be trusted in (folded) `text`? Each way of trusting one needs a
+        distinctive word found unbroken, or `_NEARLY_ALL` of a clause's characters: when
+        `text` has neither, no alignment can trust a blank."""
+        if any(text[k : k + _LOCAL_RUN] in self.distinctive for k in range(len(text) - _LOCAL_RUN + 1)):
+            return True
+        available = Counter(text)
+        return any(
+            sum((needed & available).values()) >= _NEARLY_ALL * needed.total() for needed in self.clause_texts
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _printed(items: tuple[Item, ...], distinctive: frozenset[str]) -> _Printed:
     literals: list[str] = []
     clause_of: list[int] = []
-    windows: list[int] = []  # first literal of each distinctive word
-    gaps: dict[int, list[tuple[str, bool, int]]] = {}  # literal index -> blanks before it
+    windows: list[int] = []
+    gaps: dict[int, list[tuple[str, bool, int]]] = {}
     clauses = [clause for item in items for clause in item.clauses]
     for number, clause in enumerate(clauses):
         for piece, blank in zip(clause.pieces, (*clause.blanks, None), strict=True):
@@ -115,17 +130,56 @@ def place_blanks(
         for index, number in enumerate(clause_of)
         if index + 1 == len(clause_of) or clause_of[index + 1] != number
     }
-    matched = _align(literals, rewarded, gaps, ends_of_clauses, stream.folded[start:end])
-    found_in_clause = [0] * len(clauses)
-    size_of_clause = [0] * len(clauses)
+    texts = [Counter[str]() for _ in clauses]
+    for literal, number in zip(literals, clause_of, strict=True):
+        texts[number][literal] += 1
+    return _Printed(
+        "".join(literals),
+        tuple(clause_of),
+        len(clauses),
+        tuple(windows),
+        tuple(rewarded),
+        tuple((gap, tuple(blanks)) for gap, blanks in sorted(gaps.items())),
+        ends_of_clauses,
+        distinctive,
+        tuple(texts),
+    )
+
+
+def place_blanks(
+    items: tuple[Item, ...],
+    stream: Stream,
+    start: int,
+    end: int,
+    min_found: float,
+    distinctive: frozenset[str],
+) -> tuple[BlankPlace, ...]:
+    """Align the printed text of `items` (in order) with folded positions [start, end).
+
+    A blank is trusted (`found`) when its clause is found: `min_found` of its printed
+    characters, among them a word that occurs nowhere else in the form (`distinctive`, so
+    that "活动（ ）场，参与（ ）人次", common to a dozen clauses, never vouches alone), or
+    nearly all of them; or when the printed word after it is found and a distinctive word
+    right before it ("心得体会5篇" typed in a mail); or when it follows a trusted blank with
+    every printed character between them found ("3场，参与120人次").
+    """
+    printed = _printed(items, distinctive)
+    text = stream.folded[start:end]
+    if not printed.could_be_found(text):
+        # Nothing could be trusted ("请查收" in a mail body): the alignment would only say so.
+        return tuple(BlankPlace(key, "", False, None) for _, blanks in printed.gaps for key, _, _ in blanks)
+    literals, clause_of, gaps = printed.literals, printed.clause_of, dict(printed.gaps)
+    matched = _align(literals, printed.rewarded, gaps, printed.ends_of_clauses, text)
+    found_in_clause = [0] * printed.clauses
+    size_of_clause = [0] * printed.clauses
     for index, position in enumerate(matched):
         size_of_clause[clause_of[index]] += 1
         found_in_clause[clause_of[index]] += position is not None
-    anchored = {clause_of[first] for first in windows if _unbroken(matched, first, _LOCAL_RUN)}
+    anchored = {clause_of[first] for first in printed.windows if _unbroken(matched, first, _LOCAL_RUN)}
     places: list[BlankPlace] = []
     bounds: list[tuple[int, int]] = []
     previous_trusted = False
-    for gap, blanks in sorted(gaps.items()):
+    for gap, blanks in printed.gaps:
         earlier = [k for k in matched[:gap] if k is not None]
         later = [k for k in matched[gap:] if k is not None]
         left = earlier[-1] if earlier else -1
@@ -206,8 +260,8 @@ def _mark_shared(
 def _align(
     literals: Sequence[str],
     rewarded: Sequence[bool],
-    gaps: dict[int, list[tuple[str, bool, int]]],
-    clauses: dict[int, int],
+    gaps: Mapping[int, Sequence[tuple[str, bool, int]]],
+    clauses: Mapping[int, int],
     text: str,
 ) -> list[int | None]:
     """For each printed character, the index in `text` it matched exactly, or None.

@@ -359,7 +359,7 @@ def _places(
     places = {}
     for number, segment in _segments(definition, stream, start, end, in_body).items():
         item = next(i for i in definition.items if i.number == number)
-        for place in place_blanks([item], stream, segment.start, segment.end, MIN_FOUND,
+        for place in place_blanks((item,), stream, segment.start, segment.end, MIN_FOUND,
                                   distinctive):
             places[place.key] = place
     return places

@@ -11,6 +11,7 @@ The readers raise the libraries' own errors on damaged files; the caller turns t
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import re
 import unicodedata
@@ -62,6 +63,7 @@ _FOLD_MAP = str.maketrans(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # printed words are folded for every form read
 def fold(text: str) -> str:
     """The comparison form of `text`: NFKC, uniform quotes and brackets, lower case, no spaces."""
     return "".join(fold_char(c) for c in text)
