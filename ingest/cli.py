@@ -20,7 +20,6 @@ import click
 from ingest.context import Context
 from ingest.cycle import poll as run_poll
 from ingest.cycle import reprocess as rebuild
-from ingest.daemon import Daemon
 from ingest.demo import describe_demo, prepare, replay
 from ingest.due import queue_due_reminders, reminders_due
 from ingest.progress import Progress
@@ -189,6 +188,8 @@ def status(ctx: Context, deadline_id: str | None, as_json: bool, listing: str | 
 @common_options
 @with_context
 def run(ctx: Context) -> None:
+    from ingest.daemon import Daemon  # APScheduler: only the daemon needs it
+
     start = ctx.clock()
     began = time.monotonic()
     # With --now the daemon replays from that moment on, its clock moving with real time.

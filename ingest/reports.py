@@ -15,7 +15,6 @@ from notify.digest import DigestFacts, digest_content, workbook_name
 from notify.figures import FormLabels, Tally
 from notify.sender import DeliveryReport
 from notify.templates import Rendered
-from notify.workbook import build_workbook
 from store.config import ConfigError
 from store.durable import write_durably
 from store.model import BaosongError, Deadline, State
@@ -40,6 +39,8 @@ def export_workbook(ctx: Context, deadline_id: str | None, path: Path) -> Path:
     status = _status(ctx)
     through = ctx.campaign.deadline(deadline_id) if deadline_id else _latest_with_news(ctx, status)
     labels, tally = _tally(ctx, status)
+    from notify.workbook import build_workbook  # openpyxl and numpy: not for every poll's start-up
+
     write_durably(path, build_workbook(status, ctx.campaign, labels, tally, through, ctx.notifier.letterhead))
     ctx.oplog.info(f"已导出汇总表（截至{through.label}）：{path}")
     return path
@@ -109,6 +110,8 @@ def _digest(ctx: Context, deadline: Deadline) -> tuple[Rendered, bytes]:
     status = _status(ctx)
     labels, tally = _tally(ctx, status)
     letterhead = ctx.notifier.letterhead
+    from notify.workbook import build_workbook  # openpyxl and numpy: not for every poll's start-up
+
     content = digest_content(
         DigestFacts(status, deadline, ctx.campaign, tally, labels), ctx.notifier.templates, letterhead
     )
