@@ -33,11 +33,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from imapclient import IMAPClient
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.link import Link  # noqa: E402
 from tests.baosong_cli import (  # noqa: E402
     REGISTERED,
     baosong_command,
@@ -163,10 +165,12 @@ def poll(config: Path, account: Account) -> tuple[float, int]:
     return float(elapsed), int(peak)
 
 
-def bare_fetch(account: Account) -> float:
+def bare_fetch(account: Account, port: int) -> float:
     """What any client must do at least: log in, select, fetch every body once."""
+    server = account.server
     began = time.perf_counter()
-    with account.client() as client:
+    with IMAPClient(server.host, port=port, ssl=True, ssl_context=server.ssl_context()) as client:
+        client.login(account.username, account.password)
         client.select_folder("INBOX", readonly=True)
         uids = client.search(["ALL"])
         for start in range(0, len(uids), 50):
@@ -188,11 +192,11 @@ with IMAPClient(host, port=int(port), ssl=True, ssl_context=ssl.create_default_c
 """
 
 
-def bare_fetch_process(account: Account) -> float:
+def bare_fetch_process(account: Account, port: int) -> float:
     server = account.server
     began = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", BARE_PROCESS, server.host, str(server.port), str(server.ca_file),
+        [sys.executable, "-c", BARE_PROCESS, server.host, str(port), str(server.ca_file),
          account.username, account.password],
         check=True,
         capture_output=True,
@@ -204,17 +208,27 @@ def best(repeat: int, measure: Callable[[], float]) -> float:
     return min(measure() for _ in range(repeat))
 
 
-def bench_time(server: Dovecot, work: Path, label: str, mails: list[bytes], repeat: int) -> None:
+def bench_time(server: Dovecot, work: Path, label: str, mails: list[bytes], repeat: int, links: list[str]) -> None:
+    """On loopback, then through each link: the same mailbox, both sides through the same path."""
     account = server.new_account()
     fill(account, mails)
     size = sum(len(m) for m in mails) / len(mails) / 1000
-    in_process = best(repeat, lambda: bare_fetch(account))
-    own_process = best(repeat, lambda: bare_fetch_process(account))
-    config = write_config(work / f"time-{label}", account)
+    print(f"time ({label}, {len(mails)} mails of {size:.0f} kB):")
+    time_path(work / f"time-{label}", account, server.port, "loopback", repeat)
+    for spec in links:
+        mbit, rtt = (float(x) for x in spec.split("/"))
+        with Link(server.host, server.port, mbit, rtt) as link:
+            time_path(work / f"time-{label}", account, link.port, link.name, repeat)
+
+
+def time_path(folder: Path, account: Account, port: int, path: str, repeat: int) -> None:
+    in_process = best(repeat, lambda: bare_fetch(account, port))
+    own_process = best(repeat, lambda: bare_fetch_process(account, port))
+    config = write_config(folder, account, mailbox__port=port)
     ours = best(repeat, lambda: poll(config, account)[0])
-    print(f"time ({label}, {len(mails)} mails of {size:.0f} kB): poll {ours:.2f}s; "
-          f"bare fetch in-process {in_process:.2f}s -> ratio {ours / in_process:.2f}; "
-          f"bare fetch as its own process {own_process:.2f}s -> ratio {ours / own_process:.2f}")
+    print(f"  {path}: poll {ours:.2f}s; bare fetch in-process {in_process:.2f}s "
+          f"-> ratio {ours / in_process:.2f}; as its own process {own_process:.2f}s "
+          f"-> ratio {ours / own_process:.2f}", flush=True)
 
 
 def bench_start(server: Dovecot, work: Path, repeat: int) -> None:
@@ -222,7 +236,7 @@ def bench_start(server: Dovecot, work: Path, repeat: int) -> None:
     account = server.new_account()
     config = write_config(work / "time-empty", account)
     ours = best(repeat, lambda: poll(config, account)[0])
-    bare = best(repeat, lambda: bare_fetch_process(account))
+    bare = best(repeat, lambda: bare_fetch_process(account, server.port))
     print(f"time (empty mailbox: start-up, login, nothing to fetch): poll {ours:.2f}s; "
           f"bare fetch as its own process {bare:.2f}s")
 
@@ -260,15 +274,26 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=200)
     parser.add_argument("--mailbox", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--link", action="append", metavar="MBIT/RTT_MS",
+        help="also time through a relay shaped like this network (repeatable; default: 100/30 and 20/40)",
+    )
+    parser.add_argument("--only", choices=["memory", "start", "time", "bytes"], action="append")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         with Dovecot(*make_certificate(work)) as server:
-            bench_memory(server, work)
-            bench_start(server, work, args.repeat)
-            bench_time(server, work, "photo+text", photo_reports(args.reports), args.repeat)
-            bench_time(server, work, "附件2 .docx", docx_reports(args.reports), args.repeat)
-            bench_bytes(server, work, args.mailbox)
+            parts = set(args.only or ["memory", "start", "time", "bytes"])
+            links = args.link or ["100/30", "20/40"]
+            if "memory" in parts:
+                bench_memory(server, work)
+            if "start" in parts:
+                bench_start(server, work, args.repeat)
+            if "time" in parts:
+                bench_time(server, work, "photo+text", photo_reports(args.reports), args.repeat, links)
+                bench_time(server, work, "附件2 .docx", docx_reports(args.reports), args.repeat, links)
+            if "bytes" in parts:
+                bench_bytes(server, work, args.mailbox)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from ingest.ahead import Ahead
 from ingest.context import Context
 from ingest.progress import Progress
 from ingest.sources import Listing, MailboxError, MailSource, open_source
@@ -22,7 +23,7 @@ from parsers.contents import read_contents
 from parsers.errors import ParseError
 from parsers.message import Envelope, Message, parse_message_file
 from parsers.submission import Submission, read_submission
-from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen
+from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen, Spooled
 from store.lock import exclusive
 from store.model import Outcome
 
@@ -281,44 +282,75 @@ def _carry_out(
     progress: Progress,
     should_stop: Callable[[], bool],
 ) -> bool:
-    """Fetch and spool the bodies of `plan`, record it all (and the checkpoint) in one commit,
-    then process what was kept, in order. False when told to stop: what was kept and not yet
-    processed stays pending for the next start. `known` is brought up to date."""
+    """Fetch the bodies of `plan` into the spool, record each step in order and process each
+    kept message as soon as it is recorded, while the next bodies are still arriving (`Ahead`).
+    The checkpoint moves with the last step. False when told to stop: the steps not recorded
+    yet are left to the next start. `known` is brought up to date."""
     if not plan:
         return True
     store = ctx.store
     wanted = [(step.listing.uid, step.listing.size) for step in plan if step.outcome is None]
-    spooled = dict(store.spool(source.bodies(wanted))) if wanted else {}
-    report.fetched += len(wanted)
-    results: list[Kept | Duplicate | None] = []
-    with store.recording() as recording:
-        for step in plan:
-            if step.outcome is None:
-                results.append(recording.kept(step.seen, spooled[step.listing.uid]))
-            else:
-                recording.seen(step.seen, step.outcome, step.reason, step.original)
-                results.append(None)
-        if source.numeric_uids:
-            recording.checkpoint(source.key, source.uidvalidity, int(plan[-1].listing.uid))
+    with Ahead(store.spool(source.bodies(wanted))) as landed:
+        bodies = iter(landed)
+        for quiet, fetched in _runs(plan):
+            if should_stop():
+                return False
+            spooled = _landed(bodies, fetched.listing.uid) if fetched is not None else None
+            with store.recording() as recording:
+                for step in quiet:
+                    assert step.outcome is not None
+                    recording.seen(step.seen, step.outcome, step.reason, step.original)
+                result = recording.kept(fetched.seen, spooled) if fetched and spooled else None
+                if source.numeric_uids and (fetched or quiet[-1]) is plan[-1]:
+                    recording.checkpoint(source.key, source.uidvalidity, int(plan[-1].listing.uid))
+            for step in quiet:
+                _recorded(ctx, step, report)
+                progress.advance()
+            if fetched is not None:
+                report.fetched += 1
+                _recorded(ctx, fetched, report, result)
+                progress.advance()
     new_ids = {s.seen.message_id for s in plan if s.seen.message_id and s.seen.message_id not in known.originals}
     known.originals.update(store.originals_of(new_ids) if new_ids else {})
-    going = True
-    for step, result in zip(plan, results, strict=True):
-        report.listed += 1
-        if step.outcome is not None:
-            if step.too_large:
-                ctx.oplog.warning(f"{_who(step.seen)}「{step.seen.subject}」{step.reason}")
-            report.count(step.outcome)
-        elif isinstance(result, Duplicate):
-            report.count(Outcome.DUPLICATE)
-        elif isinstance(result, Kept):
-            going = going and not should_stop()
-            if going:
-                _process(ctx, result, report, counted=True)
-        progress.advance()
     if wanted:
         known.senders = ctx.known_senders()  # a 附件1 just filed may have taught an address
-    return going
+    return True
+
+
+def _landed(bodies: Iterator[tuple[str, Spooled]], uid: str) -> Spooled:
+    """The next body from the spool, which must be that of `uid`: sources yield in order."""
+    landed, spooled = next(bodies)
+    if landed != uid:
+        raise MailboxError(f"邮箱返回的邮件顺序有误：等待 UID {uid}，收到 UID {landed}")
+    return spooled
+
+
+def _runs(plan: Sequence[_Step]) -> Iterator[tuple[list[_Step], _Step | None]]:
+    """`plan` cut after each message to fetch: the steps recorded as they are before it, and
+    it (None at the end). Each run is recorded in one commit, and its fetched message
+    processed right after."""
+    quiet: list[_Step] = []
+    for step in plan:
+        if step.outcome is None:
+            yield quiet, step
+            quiet = []
+        else:
+            quiet.append(step)
+    if quiet:
+        yield quiet, None
+
+
+def _recorded(ctx: Context, step: _Step, report: PollReport, result: Kept | Duplicate | None = None) -> None:
+    """Count a step just recorded, and process its message if it was kept."""
+    report.listed += 1
+    if step.outcome is not None:
+        if step.too_large:
+            ctx.oplog.warning(f"{_who(step.seen)}「{step.seen.subject}」{step.reason}")
+        report.count(step.outcome)
+    elif isinstance(result, Duplicate):
+        report.count(Outcome.DUPLICATE)
+    elif isinstance(result, Kept):
+        _process(ctx, result, report, counted=True)
 
 
 def _log_quiet_outcomes(ctx: Context, report: PollReport) -> None:

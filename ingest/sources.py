@@ -85,8 +85,12 @@ class MailSource(Protocol):
         ...
 
 
-# A FETCH asks for several bodies at once, up to this many bytes in all; a larger message is
-# fetched alone, in partial FETCHes of BODY_PIECE bytes that go to the spool one by one.
+# A FETCH asks for several bodies at once, up to a budget that starts at BODY_FIRST bytes and
+# doubles with each FETCH up to BODY_BUDGET: the first bodies land soon, to be parsed while the
+# rest arrive (see ingest.ahead), and later FETCHes are large enough that the round trips between
+# them cost little. A larger message is fetched alone, in partial FETCHes of BODY_PIECE bytes
+# that go to the spool one by one.
+BODY_FIRST = 512 * 1024
 BODY_BUDGET = 16 * 1024 * 1024
 BODY_PIECE = 4 * 1024 * 1024
 
@@ -237,16 +241,16 @@ class ImapSource:
 
     def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
         group: list[int] = []
-        total = 0
+        total, budget = 0, BODY_FIRST
         for uid, size in wanted:
             if size is None or size > BODY_PIECE:
                 yield from self._group(group)
                 group, total = [], 0
                 yield uid, self._pieces(int(uid))
                 continue
-            if group and total + size > BODY_BUDGET:
+            if group and total + size > budget:
                 yield from self._group(group)
-                group, total = [], 0
+                group, total, budget = [], 0, min(2 * budget, BODY_BUDGET)
             group.append(int(uid))
             total += size
         yield from self._group(group)

@@ -249,18 +249,16 @@ class Store:
         write_durably(self.data_dir / relative, raw)
         return relative
 
-    def spool(self, bodies: Iterable[tuple[K, Iterable[bytes]]]) -> list[tuple[K, Spooled]]:
+    def spool(self, bodies: Iterable[tuple[K, Iterable[bytes]]]) -> Iterator[tuple[K, Spooled]]:
         """Write message bodies, each arriving in pieces, durably to the spool under their hash.
 
-        Each goes to a temporary file that is fsync'd and renamed into place; the folders are
-        fsync'd once at the end, however many messages landed in them. Nothing is recorded: a
-        crash before `recording()` commits leaves a file no row names, which the next poll
-        writes again (the same bytes under the same name) when it fetches the message again.
-        A body is consumed before the next one is asked for, so a source may stream them.
+        Each goes to a temporary file that is fsync'd and renamed into place, and is yielded
+        once its name is durable too (its folder fsync'd), so that a row may name it. Nothing is
+        recorded: a crash before `recording()` commits leaves a file no row names, which the
+        next poll writes again (the same bytes under the same name) when it fetches the message
+        again. A body is consumed before the next one is asked for, so a source may stream them.
         """
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        written: list[tuple[K, Spooled]] = []
-        folders: set[Path] = set()
         for key, pieces in bodies:
             fd, tmp = tempfile.mkstemp(dir=self.spool_dir, prefix=".tmp-")
             try:
@@ -276,16 +274,13 @@ class Store:
                 target = self.data_dir / relative
                 if not target.parent.is_dir():
                     target.parent.mkdir()
-                    folders.add(self.spool_dir)  # the new folder's own entry
+                    _fsync_folder(self.spool_dir)  # the new folder's own entry
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            folders.add(target.parent)
-            written.append((key, Spooled(str(relative), digest.hexdigest(), size)))
-        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
-            _fsync_folder(folder)
-        return written
+            _fsync_folder(target.parent)
+            yield key, Spooled(str(relative), digest.hexdigest(), size)
 
     @contextmanager
     def recording(self) -> Iterator[Recording]:

@@ -4,6 +4,7 @@ memory, and every decision the same as when each message was fetched and filed o
 from __future__ import annotations
 
 import random
+import time
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
@@ -51,9 +52,10 @@ def server_copy(account: Account) -> dict[str, bytes]:
     return {str(uid): bytes(data[b"BODY[]"]) for uid, data in found.items()}
 
 
-def test_bodies_come_several_to_a_fetch_and_a_large_one_in_pieces(
+def test_bodies_come_several_to_a_growing_fetch_and_a_large_one_in_pieces(
     imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetches: list[list[Any]]
 ) -> None:
+    monkeypatch.setattr(sources, "BODY_FIRST", 100_000)
     monkeypatch.setattr(sources, "BODY_BUDGET", 200_000)
     monkeypatch.setattr(sources, "BODY_PIECE", 100_000)
     t = beijing("2023-06-05T09:00")
@@ -73,7 +75,9 @@ def test_bodies_come_several_to_a_fetch_and_a_large_one_in_pieces(
     assert got == expected
     whole = [items for items in fetches if items == [b"BODY.PEEK[]"]]
     pieces = [items for items in fetches if items != [b"BODY.PEEK[]"]]
-    assert len(whole) == 3  # 55 kB each: three, three, then the last one alone after the large one
+    # 55 kB each: one (the first FETCH's budget is half), three, two, then the last one alone
+    # after the large one.
+    assert len(whole) == 4
     assert len(pieces) == 5 and all(b"<" in items[0] for items in pieces)  # 410 kB in 100 kB pieces
 
 
@@ -198,3 +202,47 @@ def test_sigkill_between_fetch_and_processing_loses_nothing_and_files_nothing_tw
     db.close()
     assert len(stored) == total == len({path for (path,) in stored})
     assert not list(data.rglob(".tmp-*"))
+
+
+def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
+    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each body FETCH after the first holds back until a message is filed: a poll that fetched
+    everything before filing anything would wait in vain, and the FETCH would see none filed."""
+    t = beijing("2023-06-05T09:00")
+    units = list(REGISTERED.values())
+    for n in range(6):
+        imap_account.append(report_mail(units[n % 3], "第1周进展", {f"表{n}.docx": bytes([n]) * 3000}, t, f"<{n}@x>"), t)
+    monkeypatch.setattr(sources, "BODY_FIRST", 1000)  # the first FETCH brings one body
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
+    config = write_config(tmp_path, imap_account)
+    filed_before: list[int] = []
+    real = IMAPClient.fetch
+
+    def filed() -> int:
+        db = sqlite3.connect(config.parent / "data" / "baosong.sqlite3")
+        try:
+            return int(db.execute("select count(*) from messages where outcome = 'filed'").fetchone()[0])
+        finally:
+            db.close()
+
+    def fetch_when_one_is_filed(self: IMAPClient, messages: Any, data: Any, modifiers: Any = None) -> Any:
+        if list(data) == [b"BODY.PEEK[]"]:
+            if filed_before:  # not the first: wait a while for the poll's thread to file one
+                for _ in range(100):
+                    if filed():
+                        break
+                    time.sleep(0.05)
+            filed_before.append(filed())
+        return real(self, messages, data, modifiers)
+
+    monkeypatch.setattr(IMAPClient, "fetch", fetch_when_one_is_filed)
+    context = Context.build(load_settings(config), lambda: datetime.fromisoformat(NOW).replace(tzinfo=BEIJING))
+    try:
+        report = poll(context, Silent())
+    finally:
+        context.close()
+
+    assert report.filed == 6
+    assert len(filed_before) >= 3 and filed_before[0] == 0
+    assert all(count >= 1 for count in filed_before[1:])

@@ -47,7 +47,7 @@ def test_a_body_that_breaks_off_leaves_no_file_behind(store: Store) -> None:
         raise ConnectionError("dropped")
 
     with pytest.raises(ConnectionError):
-        store.spool([("1", pieces())])
+        list(store.spool([("1", pieces())]))
     assert not [p for p in store.spool_dir.rglob("*") if p.is_file()]
 
 
