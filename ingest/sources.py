@@ -85,14 +85,44 @@ class MailSource(Protocol):
         ...
 
 
-# A FETCH asks for several bodies at once, up to a budget that starts at BODY_FIRST bytes and
-# doubles with each FETCH up to BODY_BUDGET: the first bodies land soon, to be parsed while the
-# rest arrive (see ingest.ahead), and later FETCHes are large enough that the round trips between
-# them cost little. A larger message is fetched alone, in partial FETCHes of BODY_PIECE bytes
-# that go to the spool one by one.
+# A FETCH asks for several bodies at once (see `fetch_groups`); a message over BODY_PIECE bytes
+# is fetched alone, in partial FETCHes of BODY_PIECE bytes that go to the spool one by one.
 BODY_FIRST = 512 * 1024
 BODY_BUDGET = 16 * 1024 * 1024
 BODY_PIECE = 4 * 1024 * 1024
+
+
+def fetch_groups(wanted: Sequence[tuple[str, int | None]]) -> list[tuple[list[str], bool]]:
+    """How to fetch the bodies of `wanted` (uid, size if known), in order: groups of UIDs for
+    one FETCH each (False), or one large or unknown-sized body to fetch in pieces (True).
+
+    Messages are filed while the next bodies arrive (ingest.ahead), so a group's budget starts
+    at BODY_FIRST bytes, doubles with each FETCH up to BODY_BUDGET, and is never more than half
+    of what is still to come (nor less than BODY_FIRST): the first bodies land soon and the last
+    group is small, so that little filing waits for the transfer or follows it; in between,
+    FETCHes are large, so that the round trips between them cost little.
+    """
+    groups: list[tuple[list[str], bool]] = []
+    group: list[str] = []
+    total, budget = 0, BODY_FIRST
+    still = sum(size or 0 for _, size in wanted)
+    for uid, size in wanted:
+        if size is None or size > BODY_PIECE:
+            if group:
+                groups.append((group, False))
+            groups.append(([uid], True))
+            group, total, still = [], 0, still - total - (size or 0)
+            continue
+        if group and total + size > min(budget, max(BODY_FIRST, still // 2)):
+            groups.append((group, False))
+            group, budget = [], min(2 * budget, BODY_BUDGET)
+            still -= total
+            total = 0
+        group.append(uid)
+        total += size
+    if group:
+        groups.append((group, False))
+    return groups
 
 
 def open_source(config: MailboxConfig) -> MailSource:
@@ -240,20 +270,11 @@ class ImapSource:
         return found
 
     def bodies(self, wanted: Sequence[tuple[str, int | None]]) -> Iterator[tuple[str, Iterable[bytes]]]:
-        group: list[int] = []
-        total, budget = 0, BODY_FIRST
-        for uid, size in wanted:
-            if size is None or size > BODY_PIECE:
-                yield from self._group(group)
-                group, total = [], 0
-                yield uid, self._pieces(int(uid))
-                continue
-            if group and total + size > budget:
-                yield from self._group(group)
-                group, total, budget = [], 0, min(2 * budget, BODY_BUDGET)
-            group.append(int(uid))
-            total += size
-        yield from self._group(group)
+        for uids, in_pieces in fetch_groups(wanted):
+            if in_pieces:
+                yield uids[0], self._pieces(int(uids[0]))
+            else:
+                yield from self._group([int(uid) for uid in uids])
 
     def _group(self, numbers: list[int]) -> Iterator[tuple[str, Iterable[bytes]]]:
         """Several bodies in one FETCH: one round trip instead of one per message."""

@@ -83,7 +83,7 @@ class MailboxConfig(_Strict):
     maildir: Path | None = None
     eml_dir: Path | None = None
     poll_minutes: float = Field(default=5, gt=0)
-    batch_size: int = Field(default=50, ge=1, le=1000)
+    batch_size: int = Field(default=200, ge=1, le=1000)
     max_message_mb: float = Field(default=100, gt=0)
     timeout_seconds: float = Field(default=60, gt=0)
     max_attempts: int = Field(default=3, ge=1)
