@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -88,18 +89,35 @@ def _open_heif() -> None:
 
 def _picture(image: Image.Image) -> tuple[str, bytes]:
     """The perceptual hash and the thumbnail, both of the photo as it is meant to be seen."""
-    import imagehash  # with the first photo (it imports scipy itself at its first hash)
-
     # JPEG decodes at 1/2, 1/4 or 1/8 scale here: far less memory and time for a large photo.
     image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
     upright = ImageOps.exif_transpose(image)
     picture = _rgb(upright)
     picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
     # The hash looks at 32×32 pixels: the thumbnail holds all it needs, and resizes faster.
-    phash = str(imagehash.phash(picture))
+    phash = perceptual_hash(picture)
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=75, optimize=True)
     return phash, out.getvalue()
+
+
+_HASH_SIDE = 32
+_k = np.arange(_HASH_SIDE)
+# DCT-II as a matrix: a 32×32 transform is two small products, no FFT library needed.
+_DCT = np.cos(np.pi * np.outer(_k, 2 * _k + 1) / (2 * _HASH_SIDE))
+
+
+def perceptual_hash(picture: Image.Image) -> str:
+    """The 64-bit perceptual hash of `picture` as 16 hex digits: the signs, against their
+    median, of the 8×8 lowest frequencies of its 32×32 greyscale DCT.
+
+    The same bits as imagehash.phash (a test holds them equal), without the 0.2 s that its
+    import of scipy adds to every poll that meets a photo."""
+    side = (_HASH_SIDE, _HASH_SIDE)
+    pixels = np.asarray(picture.convert("L").resize(side, Image.Resampling.LANCZOS), dtype=np.float64)
+    low = (_DCT @ pixels @ _DCT.T)[:8, :8]
+    bits = "".join("1" if bit else "0" for bit in (low > np.median(low)).flatten())
+    return f"{int(bits, 2):016x}"
 
 
 def _rgb(image: Image.Image) -> Image.Image:

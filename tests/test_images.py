@@ -10,6 +10,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import imagehash
 import pytest
 from PIL import ExifTags, Image, ImageDraw
 
@@ -18,6 +19,7 @@ from parsers.images import (
     THUMBNAIL_PX,
     near_duplicate,
     outside_period,
+    perceptual_hash,
     read_image,
 )
 
@@ -192,3 +194,10 @@ def test_a_decompression_bomb_is_refused_from_its_header() -> None:
     assert facts.warnings == ("图片超过 100 百万像素，疑似“图片炸弹”，未读取，按原样归档",)
     assert facts.thumbnail is None
     assert peak < 1_000_000
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_perceptual_hash_has_the_bits_of_imagehash(seed: int) -> None:
+    picture = scene(seed, (800, 600))
+    picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    assert perceptual_hash(picture) == str(imagehash.phash(picture))

@@ -4,8 +4,8 @@ memory, and every decision the same as when each message was fetched and filed o
 from __future__ import annotations
 
 import random
-import time
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -212,7 +212,8 @@ def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
     t = beijing("2023-06-05T09:00")
     units = list(REGISTERED.values())
     for n in range(6):
-        imap_account.append(report_mail(units[n % 3], "第1周进展", {f"表{n}.docx": bytes([n]) * 3000}, t, f"<{n}@x>"), t)
+        mail = report_mail(units[n % 3], "第1周进展", {f"表{n}.docx": bytes([n]) * 3000}, t, f"<{n}@x>")
+        imap_account.append(mail, t)
     monkeypatch.setattr(sources, "BODY_FIRST", 1000)  # the first FETCH brings one body
     monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
     config = write_config(tmp_path, imap_account)
