@@ -190,8 +190,8 @@ def _take_batch(
     now: datetime,
 ) -> bool:
     """Decide for each listed message from its headers; then fetch the bodies wanted (a few
-    FETCHes for the lot), keep them, record everything in one commit, and process. False when
-    the poll is to stop here.
+    FETCHes for the lot) and keep, record and process each as it lands (`_carry_out`). False
+    when the poll is to stop here.
 
     A decision is made only when it cannot depend on what is still planned: a message with
     the Message-ID of a planned one, or one that looks like no report while a planned one
