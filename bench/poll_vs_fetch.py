@@ -6,7 +6,8 @@ Prints ratios, never absolute targets, because the machines are shared and noisy
    own `python -c` process (start-up and imapclient's import counted, as they are for a poll).
    Once for mails without office attachments (a JPEG photo and text: the target's case), once
    for mails carrying a real 附件2 .docx (the form is read, which a bare fetch never does); and
-   both on an empty mailbox, which shows each side's fixed cost (start-up, imports, login);
+   both on an empty mailbox, which shows each side's fixed cost (start-up, imports, login).
+   Each is timed on loopback and through links shaped like the Internet (bench/link.py);
 2. bytes: what Dovecot sent for a first poll of a mailbox of M messages of which 2% are
    campaign mail, against the campaign mail's own size (target ≤ 1.1 × + 1 KB per message);
 3. memory: peak RSS of a poll that meets a 50 MB message (target ≤ 3 × + 150 MB).
@@ -15,6 +16,7 @@ Each time is the best of `--repeat` runs (a fresh data folder for every poll: ea
 poll), so one hiccup of a shared machine does not decide the ratio.
 
 Run: .venv/bin/python bench/poll_vs_fetch.py [--reports 200] [--mailbox 10000] [--repeat 3]
+     [--link 100/30 --link 20/40] [--only memory|start|time|bytes]
 Needs root and Dovecot (scripts/test installs it).
 """
 
