@@ -300,7 +300,7 @@ def _carry_out(
                 for step in quiet:
                     assert step.outcome is not None
                     recording.seen(step.seen, step.outcome, step.reason, step.original)
-                result = recording.kept(fetched.seen, spooled) if fetched and spooled else None
+                result = recording.kept(fetched.seen, spooled) if fetched is not None and spooled is not None else None
                 if source.numeric_uids and (fetched or quiet[-1]) is plan[-1]:
                     recording.checkpoint(source.key, source.uidvalidity, int(plan[-1].listing.uid))
             for step in quiet:
