@@ -83,13 +83,12 @@ class _Printed:
 
     literals: str
     clause_of: tuple[int, ...]
-    clauses: int  # how many clauses
     windows: tuple[int, ...]  # first literal of each distinctive word
     rewarded: tuple[bool, ...]
     gaps: tuple[tuple[int, tuple[tuple[str, bool, int], ...]], ...]  # literal index -> blanks before it
     ends_of_clauses: dict[int, int]  # literal index after a clause -> its first literal
     distinctive: frozenset[str]  # of the whole form
-    clause_texts: tuple[Counter[str], ...]
+    clause_texts: tuple[Counter[str], ...]  # each clause's printed characters, counted
 
     def could_be_found(self, text: str) -> bool:
         """Could any blank be trusted in (folded) `text`? Each way of trusting one needs a
@@ -136,7 +135,6 @@ def _printed(items: tuple[Item, ...], distinctive: frozenset[str]) -> _Printed:
     return _Printed(
         "".join(literals),
         tuple(clause_of),
-        len(clauses),
         tuple(windows),
         tuple(rewarded),
         tuple((gap, tuple(blanks)) for gap, blanks in sorted(gaps.items())),
@@ -170,10 +168,8 @@ def place_blanks(
         return tuple(BlankPlace(key, "", False, None) for _, blanks in printed.gaps for key, _, _ in blanks)
     literals, clause_of, gaps = printed.literals, printed.clause_of, dict(printed.gaps)
     matched = _align(literals, printed.rewarded, gaps, printed.ends_of_clauses, text)
-    found_in_clause = [0] * printed.clauses
-    size_of_clause = [0] * printed.clauses
+    found_in_clause = [0] * len(printed.clause_texts)
     for index, position in enumerate(matched):
-        size_of_clause[clause_of[index]] += 1
         found_in_clause[clause_of[index]] += position is not None
     anchored = {clause_of[first] for first in printed.windows if _unbroken(matched, first, _LOCAL_RUN)}
     places: list[BlankPlace] = []
@@ -189,7 +185,7 @@ def place_blanks(
         number = blanks[0][2]
         after = gap < len(matched) and matched[gap] is not None and clause_of[gap] == number
         words, linked = _run_before(literals, matched, clause_of, gap, set(gaps))
-        share = found_in_clause[number] / size_of_clause[number]
+        share = found_in_clause[number] / printed.clause_texts[number].total()
         trusted = (share >= min_found and number in anchored) or share >= _NEARLY_ALL or (
             after
             and (
