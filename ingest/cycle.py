@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from ingest.ahead import Ahead
+from ingest.ahead import Ahead, bodies_ahead
 from ingest.context import Context
 from ingest.progress import Progress
 from ingest.sources import Listing, MailboxError, MailSource, open_source
@@ -28,6 +28,10 @@ from store.lock import exclusive
 from store.model import Outcome
 
 log = logging.getLogger(__name__)
+
+# How many spooled bodies may wait to be filed. They are small (a file name each); the bound
+# only stops the spool running away from a poll that has stopped taking.
+SPOOLED_AHEAD = 256
 
 
 @dataclass
@@ -290,7 +294,10 @@ def _carry_out(
         return True
     store = ctx.store
     wanted = [(step.listing.uid, step.listing.size) for step in plan if step.outcome is None]
-    with Ahead(store.spool(source.bodies(wanted))) as landed:
+    with (
+        bodies_ahead(source.bodies(wanted)) as arriving,
+        Ahead(store.spool(arriving), "baosong-spool", SPOOLED_AHEAD) as landed,
+    ):
         bodies = iter(landed)
         for quiet, fetched in _runs(plan):
             if should_stop():
