@@ -6,9 +6,9 @@ import logging
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from parsers.reading import Converter
 from store.model import BaosongError
 
 log = logging.getLogger(__name__)
@@ -21,20 +21,26 @@ class ConversionFailed(BaosongError):
     """LibreOffice could not convert a file (damaged, password-protected, or it hung)."""
 
 
-def libreoffice() -> Converter | None:
+def libreoffice() -> LibreOffice | None:
     """A converter when LibreOffice is installed; None tells the readers to ask for .docx/.xlsx."""
     binary = shutil.which("soffice") or shutil.which("libreoffice")
-    if binary is None:
-        return None
+    return LibreOffice(binary) if binary is not None else None
 
-    def convert(data: bytes, target: str) -> bytes:
+
+@dataclass(frozen=True)
+class LibreOffice:
+    """Converts with the LibreOffice at `binary`: a plain value, so a reading worker can take it."""
+
+    binary: str
+
+    def __call__(self, data: bytes, target: str) -> bytes:
         with tempfile.TemporaryDirectory(prefix="baosong-convert-") as folder:
             work = Path(folder)
             source = work / "input"
             source.write_bytes(data)
             # A private profile: a second LibreOffice (or a user's) must not lock ours.
             command = [
-                binary, f"-env:UserInstallation=file://{work / 'profile'}", "--headless",
+                self.binary, f"-env:UserInstallation=file://{work / 'profile'}", "--headless",
                 "--convert-to", _FILTERS[target], "--outdir", str(work / "out"), str(source),
             ]
             try:
@@ -43,5 +49,3 @@ def libreoffice() -> Converter | None:
             except (subprocess.SubprocessError, OSError) as exc:
                 log.debug("LibreOffice conversion to %s failed", target, exc_info=True)
                 raise ConversionFailed(f"LibreOffice 无法转换此文件：{exc}") from exc
-
-    return convert
