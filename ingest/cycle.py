@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -13,25 +13,25 @@ from typing import Any
 from ingest.ahead import Ahead, bodies_ahead
 from ingest.context import Context
 from ingest.progress import Progress
+from ingest.readers import NotAMessage, Pending, Readers, ReadingFailed, SpoolUnreadable, read_ahead
 from ingest.sources import Listing, MailboxError, MailSource, open_source
 from notify.ack import AckFacts, CloudLink, Problem, ProblemKind
 from notify.figures import FormLabels
 from parsers import parse_envelope
-from parsers.autoreply import answer_allowed, machine_made
+from parsers.autoreply import answer_allowed
 from parsers.classify import could_be_report
-from parsers.contents import read_contents
 from parsers.errors import ParseError
-from parsers.message import Envelope, Message, parse_message_file
+from parsers.message import Envelope, Message
 from parsers.submission import Submission, read_submission
-from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen, Spooled
+from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen, Spooled, Store
 from store.lock import exclusive
 from store.model import Outcome
 
 log = logging.getLogger(__name__)
 
-# How many spooled bodies may wait to be filed. They are small (a file name each); the bound
-# only stops the spool running away from a poll that has stopped taking.
-SPOOLED_AHEAD = 256
+# How many bytes of spooled messages may wait, read or being read, for the poll's thread: their
+# readings are held in memory until it files them.
+READ_AHEAD = 32 * 1024 * 1024
 
 
 @dataclass
@@ -85,10 +85,12 @@ def poll(ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _ne
         report = PollReport()
         ctx.store.sweep_temporary()
         try:
-            _process_pending(ctx, report, should_stop)
-            with source:
-                _fetch_requeued(ctx, source, report)
-                _take_new(ctx, source, report, progress, should_stop)
+            with _readers(ctx) as readers:
+                this = _Round(report, ctx.known_senders(), readers)
+                _process_kept(ctx, ctx.store.pending(), this, should_stop)
+                with source:
+                    _fetch_requeued(ctx, source, this)
+                    _take_new(ctx, source, this, progress, should_stop)
         except MailboxError as exc:
             ctx.store.poll_finished(run, str(exc), report.fetched)
             ctx.oplog.error(f"收取邮件失败：{exc}")
@@ -113,9 +115,8 @@ def reprocess(ctx: Context, progress: Progress) -> PollReport:
         ctx.oplog.info(f"开始重新处理原始邮件 {reopened} 封")
         report = PollReport()
         progress.start("重新处理", reopened)
-        for kept in ctx.store.pending():
-            _process(ctx, kept, report)
-            progress.advance()
+        with _readers(ctx) as readers:
+            _process_kept(ctx, ctx.store.pending(), _Round(report, ctx.known_senders(), readers), _never, progress)
         progress.finish()
         ctx.oplog.info(f"重新处理完成：{report.summary()}")
         return report
@@ -142,7 +143,11 @@ def _say_recovered(ctx: Context, source: str) -> None:
 
 
 def _take_new(
-    ctx: Context, source: MailSource, report: PollReport, progress: Progress, should_stop: Callable[[], bool]
+    ctx: Context,
+    source: MailSource,
+    this: _Round,
+    progress: Progress,
+    should_stop: Callable[[], bool],
 ) -> None:
     store = ctx.store
     checkpoint = store.checkpoint(source.key)
@@ -157,11 +162,27 @@ def _take_new(
             )
     known = store.known_uids(source.key, source.uidvalidity)
     uids = source.candidates(after, ctx.campaign.start, known)
+    if uids:
+        this.readers.start()  # it gets ready while the headers are read
     progress.start("收取邮件", len(uids))
     now = ctx.clock()
     for batch in _chunks(uids, ctx.settings.mailbox.batch_size):
-        if not _take_batch(ctx, source, source.listings(batch), report, progress, should_stop, now):
+        listings = source.listings(batch)
+        if not _take_batch(ctx, source, listings, this, progress, should_stop, now):
             return
+
+
+@dataclass(frozen=True)
+class _Round:
+    """What one poll (or reprocess) carries from message to message."""
+
+    report: PollReport
+    senders: dict[str, str]  # address -> unit: `Context.known_senders`, learning from each 附件1 filed
+    readers: Readers
+
+
+def _readers(ctx: Context) -> Readers:
+    return Readers(ctx.definitions, ctx.convert, ctx.campaign.timezone)
 
 
 @dataclass
@@ -169,7 +190,7 @@ class _Known:
     """What decisions about a batch consult, read once and kept up to date as it is recorded."""
 
     originals: dict[str, int]  # Message-ID -> the first message recorded with it
-    senders: dict[str, str]  # address -> unit: `Context.known_senders`
+    senders: dict[str, str]  # `_Round.senders`
 
 
 @dataclass(frozen=True)
@@ -188,7 +209,7 @@ def _take_batch(
     ctx: Context,
     source: MailSource,
     listings: Sequence[Listing],
-    report: PollReport,
+    this: _Round,
     progress: Progress,
     should_stop: Callable[[], bool],
     now: datetime,
@@ -203,8 +224,7 @@ def _take_batch(
     """
     envelopes = [_envelope(listing.header) for listing in listings]
     known = _Known(
-        ctx.store.originals_of(e.message_id for e in envelopes if e is not None and e.message_id),
-        ctx.known_senders(),
+        ctx.store.originals_of(e.message_id for e in envelopes if e is not None and e.message_id), this.senders
     )
     plan: list[_Step] = []
     for listing, envelope in zip(listings, envelopes, strict=True):
@@ -214,18 +234,18 @@ def _take_batch(
             # Only with --now in the past (a replay): this mail has not "arrived" yet. The
             # checkpoint must not pass it, so a numbered mailbox stops here for this poll.
             if source.numeric_uids:
-                _carry_out(ctx, source, plan, known, report, progress, should_stop)
+                _carry_out(ctx, source, plan, known, this, progress, should_stop)
                 return False
             continue
         step = _decide(ctx, source, listing, envelope, plan, known)
         if step is None:
-            if not _carry_out(ctx, source, plan, known, report, progress, should_stop):
+            if not _carry_out(ctx, source, plan, known, this, progress, should_stop):
                 return False
             plan = []
             step = _decide(ctx, source, listing, envelope, plan, known)
             assert step is not None
         plan.append(step)
-    return _carry_out(ctx, source, plan, known, report, progress, should_stop)
+    return _carry_out(ctx, source, plan, known, this, progress, should_stop)
 
 
 def _decide(
@@ -282,27 +302,27 @@ def _carry_out(
     source: MailSource,
     plan: Sequence[_Step],
     known: _Known,
-    report: PollReport,
+    this: _Round,
     progress: Progress,
     should_stop: Callable[[], bool],
 ) -> bool:
-    """Fetch the bodies of `plan` into the spool, record each step in order and process each
-    kept message as soon as it is recorded, while the next bodies are still arriving (`Ahead`).
-    The checkpoint moves with the last step. False when told to stop: the steps not recorded
-    yet are left to the next start. `known` is brought up to date."""
+    """Fetch the bodies of `plan` into the spool, record each step in order and file each kept
+    message as soon as it is recorded, while the next bodies are still arriving and being read
+    (`Ahead`, `Readers`). The checkpoint moves with the last step. False when told to stop: the
+    steps not recorded yet are left to the next start. `known` is brought up to date."""
     if not plan:
         return True
     store = ctx.store
     wanted = [(step.listing.uid, step.listing.size) for step in plan if step.outcome is None]
     with (
         bodies_ahead(source.bodies(wanted)) as arriving,
-        Ahead(store.spool(arriving), "baosong-spool", SPOOLED_AHEAD) as landed,
+        Ahead(_submitted(store, store.spool(arriving), this.readers), "baosong-spool", READ_AHEAD, _size) as landed,
     ):
         bodies = iter(landed)
         for quiet, fetched in _runs(plan):
             if should_stop():
                 return False
-            spooled = _landed(bodies, fetched.listing.uid) if fetched is not None else None
+            spooled, reading = _landed(bodies, fetched.listing.uid) if fetched is not None else (None, None)
             with store.recording() as recording:
                 for step in quiet:
                     assert step.outcome is not None
@@ -311,25 +331,40 @@ def _carry_out(
                 if source.numeric_uids and (fetched or quiet[-1]) is plan[-1]:
                     recording.checkpoint(source.key, source.uidvalidity, int(plan[-1].listing.uid))
             for step in quiet:
-                _recorded(ctx, step, report)
+                _recorded(ctx, step, this.report)
                 progress.advance()
-            if fetched is not None:
-                report.fetched += 1
-                _recorded(ctx, fetched, report, result)
+            if fetched is not None and reading is not None:
+                this.report.fetched += 1
+                _recorded(ctx, fetched, this.report, result)
+                if isinstance(result, Kept):
+                    _process(ctx, result, this, reading, counted=True)
+                else:
+                    reading.cancel()
                 progress.advance()
     new_ids = {s.seen.message_id for s in plan if s.seen.message_id and s.seen.message_id not in known.originals}
     known.originals.update(store.originals_of(new_ids) if new_ids else {})
-    if wanted:
-        known.senders = ctx.known_senders()  # a 附件1 just filed may have taught an address
     return True
 
 
-def _landed(bodies: Iterator[tuple[str, Spooled]], uid: str) -> Spooled:
+def _submitted(
+    store: Store, spooled: Iterable[tuple[str, Spooled]], readers: Readers
+) -> Iterator[tuple[str, Spooled, Pending]]:
+    """Each body, once in the spool, is handed to the readers: reading starts before the poll's
+    thread records it (a worker dying on it takes nothing with it)."""
+    for uid, body in spooled:
+        yield uid, body, readers.submit(store.data_dir / body.relative, body.size)
+
+
+def _size(landed: tuple[str, Spooled, Pending]) -> int:
+    return landed[1].size
+
+
+def _landed(bodies: Iterator[tuple[str, Spooled, Pending]], uid: str) -> tuple[Spooled, Pending]:
     """The next body from the spool, which must be that of `uid`: sources yield in order."""
-    landed, spooled = next(bodies)
+    landed, spooled, reading = next(bodies)
     if landed != uid:
         raise MailboxError(f"邮箱返回的邮件顺序有误：等待 UID {uid}，收到 UID {landed}")
-    return spooled
+    return spooled, reading
 
 
 def _runs(plan: Sequence[_Step]) -> Iterator[tuple[list[_Step], _Step | None]]:
@@ -348,7 +383,7 @@ def _runs(plan: Sequence[_Step]) -> Iterator[tuple[list[_Step], _Step | None]]:
 
 
 def _recorded(ctx: Context, step: _Step, report: PollReport, result: Kept | Duplicate | None = None) -> None:
-    """Count a step just recorded, and process its message if it was kept."""
+    """Count a step just recorded; a kept message is counted when it is filed."""
     report.listed += 1
     if step.outcome is not None:
         if step.too_large:
@@ -356,8 +391,6 @@ def _recorded(ctx: Context, step: _Step, report: PollReport, result: Kept | Dupl
         report.count(step.outcome)
     elif isinstance(result, Duplicate):
         report.count(Outcome.DUPLICATE)
-    elif isinstance(result, Kept):
-        _process(ctx, result, report, counted=True)
 
 
 def _log_quiet_outcomes(ctx: Context, report: PollReport) -> None:
@@ -371,7 +404,7 @@ def _log_quiet_outcomes(ctx: Context, report: PollReport) -> None:
         )
 
 
-def _fetch_requeued(ctx: Context, source: MailSource, report: PollReport) -> None:
+def _fetch_requeued(ctx: Context, source: MailSource, this: _Round) -> None:
     """Bodies the operator asked for (`baosong refetch`) of mail first judged not a report.
 
     Their size was not kept, so each comes in partial FETCHes: even one over the size limit
@@ -381,8 +414,8 @@ def _fetch_requeued(ctx: Context, source: MailSource, report: PollReport) -> Non
     rows = {uid: row for row, uid in waiting}
     for uid, spooled in ctx.store.spool(source.bodies([(uid, None) for _, uid in waiting])):
         kept = ctx.store.attach_spooled(rows[uid], spooled)
-        report.fetched += 1
-        _process(ctx, kept, report)
+        this.report.fetched += 1
+        _process(ctx, kept, this, this.readers.submit(kept.raw_path, spooled.size))
 
 
 def _envelope(header: bytes) -> Envelope | None:
@@ -392,71 +425,88 @@ def _envelope(header: bytes) -> Envelope | None:
         return None
 
 
-def _process_pending(ctx: Context, report: PollReport, should_stop: Callable[[], bool]) -> None:
-    """Messages kept before a crash or a failed attempt are processed again from the spool."""
-    for kept in ctx.store.pending():
+def _process_kept(
+    ctx: Context,
+    kept: Sequence[Kept],
+    this: _Round,
+    should_stop: Callable[[], bool],
+    progress: Progress | None = None,
+) -> None:
+    """Process messages already in the spool (kept before a crash or a failed attempt, or all
+    of them again for `reprocess`), read ahead by the readers."""
+    if kept:
+        this.readers.start()
+    readings = read_ahead((k.raw_path for k in kept), this.readers, READ_AHEAD)
+    for message, reading in zip(kept, readings, strict=True):
         if should_stop():
             return
-        _process(ctx, kept, report)
+        _process(ctx, message, this, reading)
+        if progress is not None:
+            progress.advance()
 
 
-def _process(ctx: Context, kept: Kept, report: PollReport, counted: bool = False) -> None:
-    """Parse and file one kept message; whatever goes wrong stays with this message.
+def _process(ctx: Context, kept: Kept, this: _Round, reading: Pending, counted: bool = False) -> None:
+    """File one kept message from its reading; whatever goes wrong stays with this message.
 
     `counted`: the attempt was counted when the message was recorded (`Recording.kept`).
     """
-    store, oplog = ctx.store, ctx.oplog
+    store, oplog, report = ctx.store, ctx.oplog, this.report
     attempts = kept.attempts if counted else store.begin_attempt(kept.id)
-    limit = ctx.settings.mailbox.max_attempts
-    try:
-        with kept.raw_path.open("rb") as spooled:
-            message = parse_message_file(spooled)
-    except ParseError as exc:
-        where = store.set_aside(kept.id, str(exc))
-        oplog.warning(f"邮件 #{kept.id} 无法解析：{exc}；原件已隔离到 {where}，请人工查看")
+    read = this.readers.result(reading)
+    if isinstance(read, NotAMessage):
+        where = store.set_aside(kept.id, read.reason)
+        oplog.warning(f"邮件 #{kept.id} 无法解析：{read.reason}；原件已隔离到 {where}，请人工查看")
         report.count(Outcome.QUARANTINED)
         return
-    except OSError as exc:
-        where = store.set_aside(kept.id, f"原始邮件文件无法读取：{exc}")
-        oplog.error(f"邮件 #{kept.id} 的原始文件无法读取（{exc}），已隔离；请检查数据目录 {where}")
+    if isinstance(read, SpoolUnreadable):
+        where = store.set_aside(kept.id, f"原始邮件文件无法读取：{read.reason}")
+        oplog.error(f"邮件 #{kept.id} 的原始文件无法读取（{read.reason}），已隔离；请检查数据目录 {where}")
         report.count(Outcome.QUARANTINED)
         return
-    automatic = machine_made(message.envelope, message.envelope.header("content-type") or "")
-    if automatic is not None:
-        store.set_outcome(kept.id, Outcome.NOT_REPORT, f"{automatic}，不是报送材料")
-        oplog.info(f"邮件 #{kept.id}「{message.envelope.subject}」是{automatic}，不是报送材料，不归档、不回复")
+    if isinstance(read, ReadingFailed):
+        log.debug("reading message %s failed: %s\n%s", kept.id, read.reason, read.trace)
+        _failed(ctx, kept, report, attempts, read.reason)
+        return
+    message = read.message
+    if read.contents is None:
+        store.set_outcome(kept.id, Outcome.NOT_REPORT, f"{read.automatic}，不是报送材料")
+        oplog.info(f"邮件 #{kept.id}「{message.envelope.subject}」是{read.automatic}，不是报送材料，不归档、不回复")
         report.count(Outcome.NOT_REPORT)
         return
     try:
-        contents = read_contents(message, ctx.definitions, ctx.convert, ctx.campaign.timezone)
         submission = read_submission(
             message,
-            contents,
+            read.contents,
             kept.received_at,
             ctx.campaign,
-            ctx.known_senders(),
+            this.senders,
             store.deadlines_on_file(ctx.campaign),
             store.photo_hashes(kept.id),
             store.figure_history(kept.id),
         )
         filing = _filing(submission)
         stored = store.file(kept.id, filing)
-        _learn_liaisons(ctx, kept, submission, filing)
+        _learn_liaisons(ctx, kept, submission, filing, this.senders)
     except Exception as exc:  # one message's failure must not stop the poll
         log.debug("processing message %s failed", kept.id, exc_info=True)
-        if attempts >= limit:
-            where = store.set_aside(kept.id, f"连续 {attempts} 次处理失败：{exc}")
-            oplog.error(f"邮件 #{kept.id} 连续 {attempts} 次处理失败（{exc}），已隔离到 {where}；详见 debug.log")
-            report.count(Outcome.QUARANTINED)
-        else:
-            store.note_failure(kept.id, str(exc))
-            oplog.warning(f"邮件 #{kept.id} 第 {attempts} 次处理失败（{exc}），下次收取时重试")
-            report.retry_later += 1
+        _failed(ctx, kept, report, attempts, str(exc))
         return
     report.count(filing.outcome)
     oplog.info(_filed_line(message.envelope, kept, submission, filing, len(stored)))
     if filing.outcome is Outcome.FILED:
         _acknowledge(ctx, kept, message, submission, filing)
+
+
+def _failed(ctx: Context, kept: Kept, report: PollReport, attempts: int, reason: str) -> None:
+    """Tried again on the next poll, or set aside once it has failed too often."""
+    if attempts >= ctx.settings.mailbox.max_attempts:
+        where = ctx.store.set_aside(kept.id, f"连续 {attempts} 次处理失败：{reason}")
+        ctx.oplog.error(f"邮件 #{kept.id} 连续 {attempts} 次处理失败（{reason}），已隔离到 {where}；详见 debug.log")
+        report.count(Outcome.QUARANTINED)
+    else:
+        ctx.store.note_failure(kept.id, reason)
+        ctx.oplog.warning(f"邮件 #{kept.id} 第 {attempts} 次处理失败（{reason}），下次收取时重试")
+        report.retry_later += 1
 
 
 def _acknowledge(ctx: Context, kept: Kept, message: Message, submission: Submission, filing: Filing) -> None:
@@ -517,14 +567,16 @@ def _filing(submission: Submission) -> Filing:
     )
 
 
-def _learn_liaisons(ctx: Context, kept: Kept, submission: Submission, filing: Filing) -> None:
+def _learn_liaisons(
+    ctx: Context, kept: Kept, submission: Submission, filing: Filing, senders: dict[str, str]
+) -> None:
     """The e-mail address on a unit's 附件1 speaks for the unit from now on."""
     if filing.outcome is not Outcome.FILED:
         return
-    known = ctx.known_senders()
     for address, unit in submission.contacts.items():
-        if unit == filing.unit and known.get(address) != unit:
+        if unit == filing.unit and senders.get(address) != unit:
             ctx.store.learn_sender(address, unit, kept.id)
+            senders[address] = unit
             ctx.oplog.info(f"从{unit}的联络员表登记报送邮箱 {address}（邮件 #{kept.id}）")
 
 

@@ -1,0 +1,262 @@
+"""Reading a kept message, its attachments and forms: in a worker process while the poll files.
+
+Reading is most of a poll's work on a message (MIME, photos, Word and Excel forms) and needs
+nothing from the database, so a worker process does it while the poll's thread records and files
+the message before: the two use two cores. A worker that dies on a message (a decoder crashing
+on a hostile file) takes only the reading of that message with it: the message counts a failed
+attempt, and the next is read by a new worker.
+
+Large messages are read in the poll's own process, where their attachments are not copied
+between processes; so are all messages when no worker can be started.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import traceback
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from types import TracebackType
+
+from parsers.autoreply import machine_made
+from parsers.contents import Contents, read_contents
+from parsers.errors import ParseError
+from parsers.forms import FormDefinition
+from parsers.message import Message, parse_message_file
+from parsers.reading import Converter
+
+log = logging.getLogger(__name__)
+
+# Above this size a message is read here: its attachments would otherwise be held twice, once
+# in each process. Phone photos and forms are far smaller; videos and scans are not.
+WORKER_MAX_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Read:
+    """The message and what its attachments hold; `automatic` names a machine-made message
+    (an auto-reply, a bounce), whose attachments are not read."""
+
+    message: Message
+    contents: Contents | None
+    automatic: str | None = None
+
+
+@dataclass(frozen=True)
+class NotAMessage:
+    """The bytes are no e-mail message (`ParseError`): the message is set aside."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SpoolUnreadable:
+    """The spooled file itself could not be read (disk, permissions)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReadingFailed:
+    """Reading the attachments failed; the message is tried again on the next poll."""
+
+    reason: str
+    trace: str  # for the debug log: the worker has none of its own
+
+
+Reading = Read | NotAMessage | SpoolUnreadable | ReadingFailed
+
+
+def read_kept(path: Path, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo) -> Reading:
+    """Read the spooled message at `path`; never raises, every outcome is a value that can
+    cross to another process."""
+    try:
+        with path.open("rb") as spooled:
+            message = parse_message_file(spooled)
+    except ParseError as exc:
+        return NotAMessage(str(exc))
+    except OSError as exc:
+        return SpoolUnreadable(str(exc))
+    automatic = machine_made(message.envelope, message.envelope.header("content-type") or "")
+    if automatic is not None:
+        return Read(message, None, automatic)
+    try:
+        return Read(message, read_contents(message, definitions, convert, zone))
+    except Exception as exc:  # one message's failure must not stop the poll
+        return ReadingFailed(str(exc) or type(exc).__name__, traceback.format_exc())
+
+
+@dataclass
+class Pending:
+    """A message handed to the readers; `Readers.result` gives its reading."""
+
+    path: Path
+    size: int
+    future: Future[Reading] | None  # None: read when asked for (see `in_worker`)
+    worker: int  # which worker it went to (they are numbered as they are started)
+    in_worker: bool = True  # False: read in this process
+
+    def cancel(self) -> None:
+        if self.future is not None:
+            self.future.cancel()
+
+
+class Readers:
+    """Reads kept messages with `read_kept`, in one worker process.
+
+    One worker: the poll's own thread is as busy filing, and there are two cores here. The
+    worker is started (`start`, or the first `result`) on the thread that uses the results, and
+    lives no longer than it; `submit` may be called from any thread. Use it in a `with` block:
+    leaving it stops the worker after the message in hand.
+    """
+
+    def __init__(self, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo) -> None:
+        self._args = (definitions, convert, zone)
+        self._lock = threading.Lock()  # the spooling thread submits while the poll's thread reads
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[bool] | None = None  # the new worker's first task: it can work
+        self._started = 0
+        self._in_process = False  # set when no worker can be started here
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            self._discard(wait=True)
+
+    def start(self) -> None:
+        """Start the worker now, on this thread, while other work goes on."""
+        with self._lock:
+            self._start()
+
+    def submit(self, path: Path, size: int) -> Pending:
+        """Start reading the message at `path` (`size` bytes) in the worker, if one is running."""
+        if size > WORKER_MAX_BYTES:
+            return Pending(path, size, None, 0, in_worker=False)
+        with self._lock:
+            if self._pool is not None:
+                try:
+                    return Pending(path, size, self._pool.submit(_read_in_worker, path), self._started)
+                except BrokenProcessPool:  # it died since the last submission: `result` restarts it
+                    pass
+            return Pending(path, size, None, 0, in_worker=not self._in_process)
+
+    def result(self, pending: Pending) -> Reading:
+        """The reading of `pending`, waiting for the worker if need be."""
+        if not pending.in_worker:
+            return read_kept(pending.path, *self._args)
+        if pending.future is None:  # handed over while no worker was running
+            self.start()
+            return self.result(self.submit(pending.path, pending.size))
+        try:
+            return pending.future.result()
+        except BrokenProcessPool:
+            with self._lock:
+                # The worker takes messages in order and this is the oldest not yet read: if
+                # its worker is the one still in place, it died on this message, unless it
+                # never got going at all.
+                culprit = pending.worker == self._started and self._pool is not None
+                if culprit:
+                    assert self._ready is not None
+                    if self._ready.exception() is not None:
+                        log.debug("no reading worker could start; reading in this process")
+                        self._in_process, culprit = True, False
+                    self._discard(wait=False)
+            if culprit:
+                log.debug("the reading worker died on %s", pending.path)
+                return ReadingFailed("读取此邮件时解析进程意外退出（可能是某个附件触发了解码程序的缺陷）", "")
+        except CancelledError:
+            pass
+        # An earlier message killed the worker that had this one queued: read it anew.
+        self.start()
+        return self.result(self.submit(pending.path, pending.size))
+
+    def _start(self) -> None:
+        if self._pool is not None or self._in_process:
+            return
+        # A fork of this process: it starts at once, with the parsers already imported. It
+        # runs only the pure parsers, which take none of the locks that other threads here may
+        # hold (logging's, which they may, Python renews at a fork), and it is killed with
+        # the thread that forked it, so it never outlives the poll holding a file lock.
+        context = multiprocessing.get_context("fork")
+        self._pool = ProcessPoolExecutor(1, context, _take_arguments, (os.getpid(), *self._args))
+        self._started += 1
+        try:
+            self._ready = self._pool.submit(_ready)  # forks the worker, from this thread
+        except Exception as exc:  # no process can be made here: read in this one
+            log.debug("no reading worker could start (%r); reading in this process", exc)
+            self._discard(wait=False)
+            self._in_process = True
+
+    def _discard(self, wait: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _ready() -> bool:
+    return True
+
+
+_arguments: tuple[tuple[FormDefinition, ...], Converter | None, tzinfo] | None = None
+
+
+def _take_arguments(
+    parent: int, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo
+) -> None:
+    """In the worker, once: die with the thread that forked it; keep what every reading needs."""
+    global _arguments
+    _die_with_parent()
+    if os.getppid() != parent:  # it died before we asked
+        os._exit(0)
+    _arguments = (definitions, convert, zone)
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the worker ends when its queue closes
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _read_in_worker(path: Path) -> Reading:
+    assert _arguments is not None
+    return read_kept(path, *_arguments)
+
+
+def read_ahead(paths: Iterable[Path], readers: Readers, held: int) -> Iterator[Pending]:
+    """Submit the spooled messages at `paths` at most `held` bytes ahead of the caller."""
+    window: deque[Pending] = deque()
+    waiting = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # `read_kept` will say why it cannot be read
+        window.append(readers.submit(path, size))
+        waiting += size
+        while window and waiting > held:
+            waiting -= window[0].size
+            yield window.popleft()
+    yield from window

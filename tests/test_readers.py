@@ -1,0 +1,168 @@
+"""Reading kept messages in a worker process: the same readings as in this process, every
+outcome a value, and a worker that dies on a message takes only that message's reading."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ingest import readers as readers_module
+from ingest.readers import (
+    NotAMessage,
+    Read,
+    Readers,
+    ReadingFailed,
+    SpoolUnreadable,
+    read_ahead,
+    read_kept,
+)
+from parsers.forms import builtin_definitions
+from parsers.images import BEIJING
+from tests.mailfactory import auto_reply, county_mail
+from tests.test_images import encode, scene
+
+FILES = Path(__file__).parent / "cases" / "files"
+DEFINITIONS = builtin_definitions()
+SENT = datetime(2023, 6, 6, 9, 30, tzinfo=BEIJING)
+
+
+class _DiesOnConversion:
+    """A converter whose process ends on the spot: as a decoder crashing on a hostile file."""
+
+    def __call__(self, data: bytes, target: str) -> bytes:
+        os._exit(70)
+
+
+def _spooled(folder: Path, name: str, raw: bytes) -> Path:
+    path = folder / f"{name}.eml"
+    path.write_bytes(raw)
+    return path
+
+
+def _photo_mail(n: int) -> bytes:
+    return county_mail(
+        sender="yhq@example.cn",
+        sender_name="盐湖区工科局",
+        subject=f"盐湖区第1周活动照片{n}",
+        body="请查收。",
+        date=SENT + timedelta(minutes=n),
+        files=[(f"现场{n}.jpg", encode(scene(n, (640, 480))), "image/jpeg")],
+    )
+
+
+def _old_word_mail() -> bytes:
+    return county_mail(
+        sender="yhq@example.cn",
+        sender_name="盐湖区工科局",
+        subject="盐湖区第1周统计表",
+        body="附件2见附件。",
+        date=SENT,
+        files=[("附件2.doc", (FILES / "word97.doc").read_bytes(), "application/msword")],
+    )
+
+
+def test_a_worker_reads_as_this_process_does(tmp_path: Path) -> None:
+    paths = [_spooled(tmp_path, str(n), _photo_mail(n)) for n in range(4)]
+    here = [read_kept(p, DEFINITIONS, None, BEIJING) for p in paths]
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        readers.start()
+        pending = [readers.submit(p, p.stat().st_size) for p in paths]
+        assert all(p.future is not None for p in pending)  # they went to the worker
+        there = [readers.result(p) for p in pending]
+    assert there == here
+    first = there[0]
+    assert isinstance(first, Read) and first.contents is not None
+    assert first.contents.photos[0].phash is not None
+    assert first.message.envelope.subject == "盐湖区第1周活动照片0"
+
+
+def test_every_outcome_is_a_value(tmp_path: Path) -> None:
+    garbage = _spooled(tmp_path, "garbage", b"\x00\xff" * 300)
+    automatic = _spooled(tmp_path, "auto", auto_reply(sender="yhq@example.cn", sender_name="盐湖区", date=SENT))
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        got = [readers.result(readers.submit(p, 600)) for p in (garbage, tmp_path / "gone.eml", automatic)]
+    assert isinstance(got[0], NotAMessage) and got[0].reason
+    assert isinstance(got[1], SpoolUnreadable) and "gone.eml" in got[1].reason
+    assert isinstance(got[2], Read) and got[2].contents is None and got[2].automatic
+
+
+def test_a_reading_that_raises_says_why_and_where(tmp_path: Path) -> None:
+    # A bug in a reader, as it would show: form definitions that are none.
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    got = read_kept(path, (None,), None, BEIJING)  # type: ignore[arg-type]
+    assert isinstance(got, ReadingFailed)
+    assert got.reason and "Traceback" in got.trace
+
+
+def test_a_worker_dying_on_a_message_fails_only_that_message(tmp_path: Path) -> None:
+    paths = [
+        _spooled(tmp_path, "before", _photo_mail(1)),
+        _spooled(tmp_path, "killer", _old_word_mail()),
+        _spooled(tmp_path, "after1", _photo_mail(2)),
+        _spooled(tmp_path, "after2", _photo_mail(3)),
+    ]
+    with Readers(DEFINITIONS, _DiesOnConversion(), BEIJING) as readers:
+        readers.start()
+        # All handed over before any is asked for: the ones after the killer were queued on
+        # the worker that died, and are read again by a new one.
+        pending = [readers.submit(p, p.stat().st_size) for p in paths]
+        got = [readers.result(p) for p in pending]
+    assert isinstance(got[0], Read)
+    assert isinstance(got[1], ReadingFailed) and "意外退出" in got[1].reason
+    assert all(isinstance(g, Read) and g.contents is not None for g in got[2:])
+
+
+def test_when_no_worker_gets_going_messages_are_read_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    # Each worker ends as it starts, before it can take any message.
+    monkeypatch.setattr(readers_module, "_die_with_parent", lambda: os._exit(1))
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        readers.start()
+        got = readers.result(readers.submit(path, path.stat().st_size))
+        assert readers.submit(path, 1).in_worker is False  # and none is tried again
+    assert got == read_kept(path, DEFINITIONS, None, BEIJING)
+
+
+def test_messages_handed_over_before_the_worker_runs_are_read_by_it(tmp_path: Path) -> None:
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        early = readers.submit(path, path.stat().st_size)
+        assert early.future is None and early.in_worker
+        assert readers.result(early) == read_kept(path, DEFINITIONS, None, BEIJING)
+        assert readers.submit(path, path.stat().st_size).future is not None  # it runs now
+
+
+def test_a_large_message_is_read_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers_module, "WORKER_MAX_BYTES", 1000)
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        readers.start()
+        pending = readers.submit(path, path.stat().st_size)
+        assert pending.future is None and not pending.in_worker
+        assert readers.result(pending) == read_kept(path, DEFINITIONS, None, BEIJING)
+
+
+def test_reading_ahead_keeps_order_and_its_bound(tmp_path: Path) -> None:
+    paths = [_spooled(tmp_path, str(n), _photo_mail(n)) for n in range(6)]
+    size = paths[0].stat().st_size
+    submitted: list[Path] = []
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        readers.start()
+        real_submit = readers.submit
+
+        def submit(path: Path, size: int) -> readers_module.Pending:
+            submitted.append(path)
+            return real_submit(path, size)
+
+        readers.submit = submit  # type: ignore[method-assign]
+        ahead = read_ahead(paths, readers, held=2 * size)
+        first = next(ahead)
+        assert first.path == paths[0]
+        assert len(submitted) == 3  # the first, and two more within the bound
+        rest = list(ahead)
+    assert [p.path for p in rest] == paths[1:]
