@@ -161,6 +161,12 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            # create_all leaves the tables of an older database as they are; an index added
+            # since must still be made, or lookups scan the table once a message.
+            for table in schema.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -77,6 +77,7 @@ files = Table(
     Column("content_type", Text, nullable=False),
 )
 Index("ix_files_message", files.c.message)
+Index("ix_files_sha256", files.c.sha256)  # the same bytes filed again are stored once
 
 # The highest UID processed per IMAP folder and UIDVALIDITY (126.com has no UIDNEXT in STATUS).
 checkpoints = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,3 +117,14 @@ def test_checkpoint_moves_forward_only_and_resets_with_uidvalidity(store: Store)
     store.advance_checkpoint("imap://x", 6, 3)
     cp = store.checkpoint("imap://x")
     assert cp is not None and (cp.uidvalidity, cp.last_uid) == (6, 3)
+
+
+def test_an_older_database_gets_the_indexes_added_since(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'baosong.sqlite3'}"
+    Store(tmp_path, url, lambda: NOW).close()
+    with sqlite3.connect(tmp_path / "baosong.sqlite3") as db:
+        db.execute("DROP INDEX ix_files_sha256")  # as a database made before the index was
+    Store(tmp_path, url, lambda: NOW).close()
+    with sqlite3.connect(tmp_path / "baosong.sqlite3") as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT stored_path FROM files WHERE sha256 = 'x'").fetchall()
+    assert "ix_files_sha256" in str(plan)
