@@ -6,9 +6,9 @@ three stages, each in a thread of its own, joined by bounded hand-overs (`Ahead`
     fetch (mailbox → pieces) → spool (pieces → durable files) → record and file (database)
 
 The fetching thread only talks to the mailbox, so the next FETCH goes out as soon as the last
-one has arrived; the spooling thread writes and fsyncs while the poll's thread files the
-message before. Each thread is the only user of what it touches: the mailbox connection, the
-spool, the database.
+one has arrived; the spooling thread writes and fsyncs (and hands each spooled body to the
+reading worker, `readers.py`) while the poll's thread files the message before. Each thread is
+the only user of what it touches: the mailbox connection, the spool, the database.
 """
 
 from __future__ import annotations
