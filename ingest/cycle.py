@@ -352,7 +352,7 @@ def _submitted(
     """Each body, once in the spool, is handed to the readers: reading starts before the poll's
     thread records it (a worker dying on it takes nothing with it)."""
     for uid, body in spooled:
-        yield uid, body, readers.submit(store.data_dir / body.relative, body.size)
+        yield uid, body, readers.submit(store.raw_file(body.relative), body.size)
 
 
 def _size(landed: tuple[str, Spooled, Pending]) -> int:

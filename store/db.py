@@ -288,6 +288,10 @@ class Store:
             _fsync_folder(target.parent)
             yield key, Spooled(str(relative), digest.hexdigest(), size)
 
+    def raw_file(self, relative: str) -> Path:
+        """Where a spooled body lives, from the path kept for it (`Spooled.relative`)."""
+        return self.data_dir / relative
+
     @contextmanager
     def recording(self) -> Iterator[Recording]:
         """Record several messages and move a checkpoint in one transaction (one commit).
@@ -306,7 +310,7 @@ class Store:
         m = schema.messages.c
         with self.engine.connect() as conn:
             row = conn.execute(select(m.received_at, m.attempts).where(m.id == message)).one()
-        return Kept(message, from_text(row.received_at), row.attempts, self.data_dir / spooled.relative)
+        return Kept(message, from_text(row.received_at), row.attempts, self.raw_file(spooled.relative))
 
     def _row(self, seen: Seen, **values: Any) -> dict[str, Any]:
         now = to_text(self._clock())
@@ -358,7 +362,7 @@ class Store:
                 .order_by(m.id)
             ).all()
         return [
-            Kept(r.id, from_text(r.received_at), r.attempts, self.data_dir / r.raw_path)
+            Kept(r.id, from_text(r.received_at), r.attempts, self.raw_file(r.raw_path))
             for r in rows
         ]
 
@@ -803,7 +807,7 @@ class Recording:
             raw_path=spooled.relative,
             attempts=attempts,
         )
-        return Kept(row, seen.received_at, attempts, self._store.data_dir / spooled.relative)
+        return Kept(row, seen.received_at, attempts, self._store.raw_file(spooled.relative))
 
     def checkpoint(self, source: str, uidvalidity: int, uid: int) -> None:
         """`Store.advance_checkpoint`, committed with the messages up to `uid`."""
