@@ -154,8 +154,8 @@ class Readers:
             if self._pool is not None:
                 try:
                     return Pending(path, size, self._pool.submit(_read_in_worker, path), self._started)
-                except BrokenProcessPool:  # it died since the last submission: `result` restarts it
-                    pass
+                except BrokenProcessPool:  # it died since the last submission: `result` starts another
+                    self._retire()
             return Pending(path, size, None, 0, in_worker=not self._in_process)
 
     def result(self, pending: Pending) -> Reading:
@@ -174,11 +174,7 @@ class Readers:
                 # never got going at all.
                 culprit = pending.worker == self._started and self._pool is not None
                 if culprit:
-                    assert self._ready is not None
-                    if self._ready.exception() is not None:
-                        log.debug("no reading worker could start; reading in this process")
-                        self._in_process, culprit = True, False
-                    self._discard(wait=False)
+                    culprit = self._retire()
             if culprit:
                 log.debug("the reading worker died on %s", pending.path)
                 return ReadingFailed("读取此邮件时解析进程意外退出（可能是某个附件触发了解码程序的缺陷）", "")
@@ -205,10 +201,25 @@ class Readers:
             self._discard(wait=False)
             self._in_process = True
 
+    def _retire(self) -> bool:
+        """Drop the worker in place, which has died; False if it never got going, and then
+        read in this process from now on."""
+        assert self._ready is not None
+        # Its first task ended with the pool: done, or failed with it.
+        started = self._ready.exception(timeout=_DEATH_SECONDS) is None
+        if not started:
+            log.debug("no reading worker could start; reading in this process")
+            self._in_process = True
+        self._discard(wait=False)
+        return started
+
     def _discard(self, wait: bool) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
+
+
+_DEATH_SECONDS = 10  # a dead worker's pool fails its waiting tasks at once; this is a safety net
 
 
 def _ready() -> bool:

@@ -3,7 +3,10 @@ outcome a value, and a worker that dies on a message takes only that message's r
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -126,6 +129,21 @@ def test_when_no_worker_gets_going_messages_are_read_in_this_process(
         got = readers.result(readers.submit(path, path.stat().st_size))
         assert readers.submit(path, 1).in_worker is False  # and none is tried again
     assert got == read_kept(path, DEFINITIONS, None, BEIJING)
+
+
+def test_a_worker_that_dies_between_messages_is_replaced(tmp_path: Path) -> None:
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        readers.start()
+        assert isinstance(readers.result(readers.submit(path, path.stat().st_size)), Read)
+        for child in multiprocessing.active_children():  # the worker, idle: as the OOM killer would
+            os.kill(child.pid or 0, signal.SIGKILL)
+            child.join(5)
+        time.sleep(0.5)  # for the pool to learn of the death
+        pending = readers.submit(path, path.stat().st_size)
+        assert pending.future is None and pending.in_worker
+        assert readers.result(pending) == read_kept(path, DEFINITIONS, None, BEIJING)
+        assert readers.submit(path, path.stat().st_size).future is not None  # a worker runs again
 
 
 def test_messages_handed_over_before_the_worker_runs_are_read_by_it(tmp_path: Path) -> None:
