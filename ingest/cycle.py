@@ -23,7 +23,7 @@ from parsers.classify import could_be_report
 from parsers.errors import ParseError
 from parsers.message import Envelope, Message
 from parsers.submission import Submission, read_submission
-from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen, Spooled, Store
+from store.db import Activity, Duplicate, FileToKeep, Filing, History, Kept, PhotoRecord, Seen, Spooled, Store
 from store.lock import exclusive
 from store.model import Outcome
 
@@ -86,7 +86,7 @@ def poll(ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _ne
         ctx.store.sweep_temporary()
         try:
             with _readers(ctx) as readers:
-                this = _Round(report, ctx.known_senders(), readers)
+                this = _Round(report, ctx.known_senders(), ctx.store.history(ctx.campaign), readers)
                 _process_kept(ctx, ctx.store.pending(), this, should_stop)
                 with source:
                     _fetch_requeued(ctx, source, this)
@@ -116,7 +116,8 @@ def reprocess(ctx: Context, progress: Progress) -> PollReport:
         report = PollReport()
         progress.start("重新处理", reopened)
         with _readers(ctx) as readers:
-            _process_kept(ctx, ctx.store.pending(), _Round(report, ctx.known_senders(), readers), _never, progress)
+            this = _Round(report, ctx.known_senders(), ctx.store.history(ctx.campaign), readers)
+            _process_kept(ctx, ctx.store.pending(), this, _never, progress)
         progress.finish()
         ctx.oplog.info(f"重新处理完成：{report.summary()}")
         return report
@@ -178,6 +179,7 @@ class _Round:
 
     report: PollReport
     senders: dict[str, str]  # address -> unit: `Context.known_senders`, learning from each 附件1 filed
+    history: History  # what the submissions filed so far tell the next one
     readers: Readers
 
 
@@ -480,12 +482,13 @@ def _process(ctx: Context, kept: Kept, this: _Round, reading: Pending, counted: 
             kept.received_at,
             ctx.campaign,
             this.senders,
-            store.deadlines_on_file(ctx.campaign),
-            store.photo_hashes(kept.id),
-            store.figure_history(kept.id),
+            this.history.on_file,
+            this.history.photos,
+            this.history.figures,
         )
         filing = _filing(submission)
         stored = store.file(kept.id, filing)
+        this.history.filed(filing, ctx.campaign)
         _learn_liaisons(ctx, kept, submission, filing, this.senders)
     except Exception as exc:  # one message's failure must not stop the poll
         log.debug("processing message %s failed", kept.id, exc_info=True)

@@ -136,6 +136,39 @@ class Filing:
 
 
 @dataclass(frozen=True)
+class History:
+    """What the submissions filed so far tell a new one: which deadlines each unit answered,
+    where each photo was filed, and every number filed for each figure.
+
+    Read once by a poll (`Store.history`) and brought up to date as it files (`filed`): the
+    poll holds the mailbox lock, so nobody else files meanwhile. Reading the tables for every
+    message would cost more with each message filed.
+    """
+
+    on_file: dict[str, set[str]]  # unit -> deadline ids answered (`Store.deadlines_on_file`)
+    photos: dict[str, str]  # perceptual hash -> where it was filed
+    figures: dict[str, list[int]]  # figure key -> every number filed for it
+
+    def filed(self, filing: Filing, campaign: Campaign) -> None:
+        """Count a filing just recorded, as the tables now hold it."""
+        unit, deadline = filing.unit, filing.deadline_id
+        if filing.outcome is not Outcome.FILED or unit is None or deadline is None:
+            return
+        if campaign.deadline(deadline).answered_by(filing.kinds):
+            self.on_file.setdefault(unit, set()).add(deadline)
+        for photo in filing.photos:
+            if photo.phash is not None:
+                self.photos[photo.phash] = _photo_place(unit, deadline, photo.name)
+        for key, value in filing.figures.items():
+            if isinstance(value, int):
+                self.figures.setdefault(key, []).append(value)
+
+
+def _photo_place(unit: str, deadline_id: str, name: str) -> str:
+    return f"{unit} {deadline_id} “{name}”"
+
+
+@dataclass(frozen=True)
 class StoredFile:
     original_name: str
     stored_path: str  # relative to data_dir
@@ -709,30 +742,34 @@ class Store:
             for m, rows in self._rows_of(schema.activities, messages).items()
         }
 
-    def figure_history(self, exclude: int) -> dict[str, list[int]]:
-        """Figure key -> every number filed for it, by any unit, but message `exclude`'s."""
+    def history(self, campaign: Campaign) -> History:
+        """What the filed submissions tell the next one, read once (see `History`)."""
+        return History(self.deadlines_on_file(campaign), self.photo_hashes(), self.figure_history())
+
+    def figure_history(self) -> dict[str, list[int]]:
+        """Figure key -> every number filed for it, by any unit."""
         f, m = schema.figures.c, schema.messages.c
         history: dict[str, list[int]] = {}
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(f.key, f.number)
                 .join(schema.messages, f.message == m.id)
-                .where(f.number.is_not(None), f.message != exclude, m.outcome == Outcome.FILED)
+                .where(f.number.is_not(None), m.outcome == Outcome.FILED)
             )
             for row in rows:
                 history.setdefault(row.key, []).append(int(row.number))
         return history
 
-    def photo_hashes(self, exclude: int) -> dict[str, str]:
-        """Perceptual hash -> where it was filed, for every filed photo but message `exclude`'s."""
+    def photo_hashes(self) -> dict[str, str]:
+        """Perceptual hash -> where it was filed, for every filed photo."""
         p, m = schema.photos.c, schema.messages.c
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(p.phash, m.unit, m.deadline_id, p.name)
                 .join(schema.messages, p.message == m.id)
-                .where(p.phash.is_not(None), p.message != exclude, m.outcome == Outcome.FILED)
+                .where(p.phash.is_not(None), m.outcome == Outcome.FILED)
             )
-            return {r.phash: f"{r.unit} {r.deadline_id} “{r.name}”" for r in rows}
+            return {r.phash: _photo_place(r.unit, r.deadline_id, r.name) for r in rows}
 
     def outcome_counts(self) -> dict[Outcome, int]:
         m = schema.messages.c

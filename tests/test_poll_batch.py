@@ -23,6 +23,7 @@ from store.config import load_settings
 from tests.baosong_cli import IMAP_PASSWORD_ENV, REGISTERED, run, write_config
 from tests.formfactory import liaison_docx, random_contact
 from tests.servers import Account
+from tests.test_images import encode, scene
 from tests.test_poll_imap import BEIJING, NOW, beijing, oplog, poll_killed_when, report_mail, rows
 
 
@@ -247,3 +248,27 @@ def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
     assert report.filed == 6
     assert len(filed_before) >= 3 and filed_before[0] == 0
     assert all(count >= 1 for count in filed_before[1:])
+
+
+def test_a_photo_filed_earlier_in_the_same_poll_is_known_to_the_next_message(
+    imap_account: Account, tmp_path: Path
+) -> None:
+    photo = encode(scene(5, (640, 480)))
+    yh, yj = REGISTERED["盐湖区工科局"], REGISTERED["永济市工科局"]
+    t = beijing("2023-06-05T09:00")
+    imap_account.append(report_mail(yh, "盐湖区第1周活动照片", {"现场.jpg": photo}, t, "<ph1@x>"), t)
+    later = beijing("2023-06-05T10:00")
+    imap_account.append(report_mail(yj, "永济市第1周活动照片", {"图片1.jpg": photo}, later, "<ph2@x>"), later)
+    config = write_config(tmp_path, imap_account)
+
+    run(config, "poll", "--now", NOW, account=imap_account)
+
+    first, second = rows(config)
+    db = sqlite3.connect(config.parent / "data" / "baosong.sqlite3")
+    try:
+        warned = {m: [t for (t,) in db.execute("select text from warnings where message = ?", (m,))]
+                  for m in (first["id"], second["id"])}
+    finally:
+        db.close()
+    assert not any("相同或几乎相同" in w for w in warned[first["id"]])
+    assert any("相同或几乎相同" in w and "盐湖区工科局 week-1 “现场.jpg”" in w for w in warned[second["id"]])

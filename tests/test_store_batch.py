@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from store.config import load_settings
 from store.db import Activity, Duplicate, FileToKeep, Filing, Kept, PhotoRecord, Seen, Store
 from store.model import Kind, Outcome, State
 
@@ -124,4 +125,34 @@ def test_filing_a_message_again_replaces_its_rows(store: Store) -> None:
     assert store.warnings_of([kept.id]) == {kept.id: ["一条提醒"]}
     assert store.activities_of([kept.id]) == {kept.id: [Activity("宣讲")]}
     assert [f.original_name for f in store.files_of([kept.id])[kept.id]] == ["a.docx"]
-    assert store.photo_hashes(exclude=0) == {"ab": "盐湖区工科局 week-1 “a.jpg”"}
+    assert store.photo_hashes() == {"ab": "盐湖区工科局 week-1 “a.jpg”"}
+
+
+def test_history_kept_up_to_date_is_what_the_tables_say(store: Store) -> None:
+    """A poll reads the history once and counts each filing into it; read again from the
+    tables after the filings, it must be the same."""
+    campaign = load_settings(Path(__file__).parents[1] / "config.yaml").campaign_model()
+    history = store.history(campaign)
+    filings = [
+        Filing(Outcome.FILED, "t", "盐湖区工科局", True, "week-1", State.ON_TIME, (Kind.WEEKLY,),
+               figures={"1.1": 3, "1.2": "若干"}, photos=(PhotoRecord("a.jpg", None, "ab", None),)),
+        Filing(Outcome.FILED, "t", "永济市工科局", True, "week-1", State.LATE, (Kind.WEEKLY,),
+               figures={"1.1": 40},
+               photos=(PhotoRecord("b.jpg", None, "cd", None), PhotoRecord("c.png", None, None, None))),
+        # A feature-activity report alone does not answer week-1.
+        Filing(Outcome.FILED, "t", "河津市工科局", True, "week-1", State.ON_TIME, (Kind.FEATURE,),
+               figures={"1.1": 7}),
+        Filing(Outcome.UNSORTED, "no unit", figures={"1.1": 999}, photos=(PhotoRecord("d.jpg", None, "ef", None),)),
+        Filing(Outcome.FILED, "t", "盐湖区工科局", True, "setup", State.ON_TIME, (Kind.LIAISON, Kind.PLAN),
+               photos=(PhotoRecord("a2.jpg", None, "ab", None),)),
+    ]
+    for n, filing in enumerate(filings, start=1):
+        kept = store.keep_raw(seen(str(n)), f"Subject: {n}\r\n\r\nx".encode())
+        assert isinstance(kept, Kept)
+        store.file(kept.id, filing)
+        history.filed(filing, campaign)
+
+    assert history == store.history(campaign)
+    assert history.on_file == {"盐湖区工科局": {"week-1", "setup"}, "永济市工科局": {"week-1"}}
+    assert history.photos["ab"] == "盐湖区工科局 setup “a2.jpg”"
+    assert sorted(history.figures["1.1"]) == [3, 7, 40]
