@@ -58,12 +58,15 @@ class Templates:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        # Compile every template now, so a broken override fails at start-up, not at send time.
-        for name in self.environment.list_templates(extensions=["j2"]):
-            try:
-                self.environment.get_template(name)
-            except TemplateError as exc:
-                raise TemplateProblem(f"邮件模板 {name} 有误：{exc}") from exc
+        # Compile the overrides now, so a broken one fails at start-up, not at send time; the
+        # built-in ones are known good and compile when first used.
+        overrides = loaders[0].list_templates() if templates_dir is not None else []
+        for name in overrides:
+            if name.endswith(".j2"):
+                try:
+                    self.environment.get_template(name)
+                except TemplateError as exc:
+                    raise TemplateProblem(f"邮件模板 {name} 有误：{exc}") from exc
 
     def render(self, name: str, **variables: Any) -> Rendered:
         try:
