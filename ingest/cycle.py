@@ -73,13 +73,16 @@ def _never() -> bool:
     return False
 
 
-def poll(ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _never) -> PollReport:
+def poll(
+    ctx: Context, progress: Progress, should_stop: Callable[[], bool] = _never, source: MailSource | None = None
+) -> PollReport:
     """One cycle over the configured mailbox. Raises MailboxError when it cannot be read.
 
     `should_stop` is asked between messages: a daemon told to stop finishes the message in
-    hand and leaves the rest to its next start.
+    hand and leaves the rest to its next start. `source`: the configured mailbox, when the
+    caller has opened it already (`sources.connected_ahead`).
     """
-    source = open_source(ctx.settings.mailbox)
+    source = source or open_source(ctx.settings.mailbox)
     with exclusive(ctx.settings.data_dir / "locks", source.key):
         run = ctx.store.poll_started(source.key)
         report = PollReport()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import abc
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -125,6 +127,17 @@ def fetch_groups(wanted: Sequence[tuple[str, int | None]]) -> list[tuple[list[st
     return groups
 
 
+@contextmanager
+def connected_ahead(source: MailSource) -> Iterator[MailSource]:
+    """`source`, already connecting while the caller gets ready where that takes round trips
+    (IMAP); closed on the way out, whether or not it was entered."""
+    if isinstance(source, ImapSource):
+        source.connect_ahead()
+    with ExitStack() as closing:
+        closing.push(source)  # its __exit__ only: entering is the caller's
+        yield source
+
+
 def open_source(config: MailboxConfig) -> MailSource:
     if config.maildir is not None:
         return MaildirSource(config.maildir)
@@ -149,9 +162,18 @@ class ImapSource:
         self.key = f"imap://{config.username}@{config.host}:{config.port}/{config.folder}"
         self.uidvalidity = 0
         self._client: IMAPClient | None = None
+        self._ahead: threading.Thread | None = None
+        self._ahead_error: BaseException | None = None
 
     def __enter__(self) -> ImapSource:
-        self._connect()
+        if self._ahead is None:
+            self._connect()
+            return self
+        self._ahead.join()
+        self._ahead = None
+        error, self._ahead_error = self._ahead_error, None
+        if error is not None:
+            raise error
         return self
 
     def __exit__(
@@ -160,7 +182,22 @@ class ImapSource:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._ahead is not None:  # connected ahead, never entered
+            self._ahead.join()
+            self._ahead = None
         self._disconnect()
+
+    def connect_ahead(self) -> None:
+        """Connect, log in and open the folder in a thread of its own while the caller gets
+        ready (a handshake is several round trips); entering waits for it and raises what it met."""
+        self._ahead = threading.Thread(target=self._connect_ahead, name="baosong-connect", daemon=True)
+        self._ahead.start()
+
+    def _connect_ahead(self) -> None:
+        try:
+            self._connect()
+        except BaseException as exc:  # raised in the caller's thread, on entering
+            self._ahead_error = exc
 
     def _connect(self) -> None:
         cfg = self.config

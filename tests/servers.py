@@ -215,7 +215,7 @@ def _group_running(pgid: int) -> bool:
     return False
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -228,7 +228,7 @@ def _stop_group(pgid: int) -> None:
     """SIGTERM the master of a process group we created, then wait for all of it to exit."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pgid, signal.SIGTERM)
-    if not _wait(lambda: not _group_running(pgid), 10.0):
+    if not wait_until(lambda: not _group_running(pgid), 10.0):
         os.killpg(pgid, signal.SIGKILL)
 
 
@@ -391,7 +391,7 @@ class Dovecot:
             text = self.log_text()
             return len(logins.findall(text)) == len(logouts.findall(text))
 
-        if not _wait(settled, timeout):
+        if not wait_until(settled, timeout):
             raise TimeoutError(f"{username} still has an open IMAP session:\n{text}")
         return text
 

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ingest.sources import ImapSource
+from ingest.sources import ImapSource, MailboxLoginError, connected_ahead
 from store.config import MailboxConfig
 from tests.baosong_cli import IMAP_PASSWORD_ENV
-from tests.servers import Account
+from tests.servers import Account, wait_until
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -23,11 +23,7 @@ def test_a_dropped_connection_is_reopened_and_the_same_folder_read(
     for n in range(3):
         imap_account.append(f"From: a@county.test\r\nSubject: {n}\r\n\r\nbody {n}\r\n".encode(), t)
     monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
-    config = MailboxConfig(
-        host=imap_account.server.host, port=imap_account.server.port, ca_file=imap_account.server.ca_file,
-        username=imap_account.username, password_env=IMAP_PASSWORD_ENV,
-    )
-    with ImapSource(config) as source:
+    with ImapSource(_config(imap_account)) as source:
         validity = source.uidvalidity
         assert source.candidates(0, t, set()) == ["1", "2", "3"]
         # The network drops the connection under the client (as a NAT timeout or a server restart would).
@@ -42,3 +38,47 @@ def test_a_dropped_connection_is_reopened_and_the_same_folder_read(
         f"Login: user=<{imap_account.username}>"
     )
     assert logins == 2
+
+
+def _config(account: Account) -> MailboxConfig:
+    return MailboxConfig(
+        host=account.server.host, port=account.server.port, ca_file=account.server.ca_file,
+        username=account.username, password_env=IMAP_PASSWORD_ENV,
+    )
+
+
+def test_connected_ahead_the_source_is_logged_in_before_it_is_entered(
+    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
+    imap_account.append(b"From: a@county.test\r\nSubject: 1\r\n\r\nbody\r\n", t)
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
+    server = imap_account.server
+    with connected_ahead(ImapSource(_config(imap_account))) as source:
+        # Dovecot sees the login while this thread has not entered the source yet.
+        assert wait_until(lambda: f"Login: user=<{imap_account.username}>" in server.log_text(), 5.0)
+        with source:
+            assert source.candidates(0, t, set()) == ["1"]
+    assert server.id_commands(imap_account.username)  # ID went before EXAMINE, as on entering
+    server.wait_logged_out(imap_account.username)
+
+
+def test_what_connecting_ahead_met_is_raised_on_entering(
+    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, "not-the-authorization-code")
+    ahead = connected_ahead(ImapSource(_config(imap_account)))
+    with pytest.raises(MailboxLoginError, match="授权码"), ahead as source, source:
+        pass
+
+
+def test_a_source_connected_ahead_and_never_entered_is_logged_out(
+    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
+    server = imap_account.server
+    with connected_ahead(ImapSource(_config(imap_account))):
+        pass  # e.g. another poll holds the lock
+    log = server.wait_logged_out(imap_account.username)
+    assert f"Login: user=<{imap_account.username}>" in log
+
