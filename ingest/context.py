@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ingest.convert import libreoffice
 from notify import Notifier
 from parsers.forms import FormDefinition, builtin_definitions
-from parsers.reading import Converter
 from store.config import Settings
 from store.db import Store
 from store.model import Campaign
 from store.oplog import OperatorLog
+
+if TYPE_CHECKING:
+    from parsers.reading import Converter
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,16 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from parsers.autoreply import machine_made
-from parsers.contents import Contents, read_contents
 from parsers.errors import ParseError
 from parsers.forms import FormDefinition
 from parsers.message import Message, parse_message_file
-from parsers.reading import Converter
+
+if TYPE_CHECKING:
+    from parsers.contents import Contents
+    from parsers.reading import Converter
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,8 @@ def read_kept(path: Path, definitions: tuple[FormDefinition, ...], convert: Conv
     automatic = machine_made(message.envelope, message.envelope.header("content-type") or "")
     if automatic is not None:
         return Read(message, None, automatic)
+    from parsers.contents import read_contents  # the image and document libraries: see `_take_arguments`
+
     try:
         return Read(message, read_contents(message, definitions, convert, zone))
     except Exception as exc:  # one message's failure must not stop the poll
@@ -232,12 +237,15 @@ _arguments: tuple[tuple[FormDefinition, ...], Converter | None, tzinfo] | None =
 def _take_arguments(
     parent: int, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo
 ) -> None:
-    """In the worker, once: die with the thread that forked it; keep what every reading needs."""
+    """In the worker, once: die with the thread that forked it; keep what every reading needs,
+    and load the readers' libraries (images, documents), which the poll's own process never
+    loads unless it reads a message itself."""
     global _arguments
     _die_with_parent()
     if os.getppid() != parent:  # it died before we asked
         os._exit(0)
     _arguments = (definitions, convert, zone)
+    import parsers.contents  # noqa: F401
 
 
 def _die_with_parent() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
+from typing import TYPE_CHECKING
 
 from parsers.classify import (
     DeadlineMatch,
@@ -18,10 +19,12 @@ from parsers.classify import (
     mentioned_deadline,
     units_named_in,
 )
-from parsers.contents import Contents
-from parsers.images import near_duplicate, outside_period
 from parsers.message import Message
+from parsers.photochecks import near_duplicate, outside_period
 from store.model import Campaign, Deadline, Kind
+
+if TYPE_CHECKING:  # the readers themselves (images, forms) run in the reading worker
+    from parsers.contents import Contents
 
 _FORM_KINDS = {"statistics": Kind.WEEKLY, "liaison": Kind.LIAISON}
 

@@ -14,14 +14,8 @@ import imagehash
 import pytest
 from PIL import ExifTags, Image, ImageDraw
 
-from parsers.images import (
-    MAX_PIXELS,
-    THUMBNAIL_PX,
-    near_duplicate,
-    outside_period,
-    perceptual_hash,
-    read_image,
-)
+from parsers.images import MAX_PIXELS, THUMBNAIL_PX, perceptual_hash, read_image
+from parsers.photochecks import near_duplicate, outside_period
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
