@@ -12,6 +12,7 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
-from imapclient.imapclient import SocketTimeout
+from imapclient.imapclient import SocketTimeout, join_message_ids
+from imapclient.response_parser import parse_fetch_response
 
 from parsers import attachment_names, parse_envelope, parse_message
 from parsers.errors import ParseError
@@ -87,9 +89,9 @@ class MailSource(Protocol):
         ...
 
 
-# A FETCH asks for several bodies at once (see `fetch_groups`); a message over BODY_PIECE bytes
-# is fetched alone, in partial FETCHes of BODY_PIECE bytes that go to the spool one by one.
-BODY_FIRST = 512 * 1024
+# A FETCH asks for several bodies at once, up to BODY_BUDGET bytes (see `fetch_groups`); a message
+# over BODY_PIECE bytes is fetched alone, in partial FETCHes of BODY_PIECE bytes that go to the
+# spool one by one.
 BODY_BUDGET = 16 * 1024 * 1024
 BODY_PIECE = 4 * 1024 * 1024
 
@@ -98,28 +100,23 @@ def fetch_groups(wanted: Sequence[tuple[str, int | None]]) -> list[tuple[list[st
     """How to fetch the bodies of `wanted` (uid, size if known), in order: groups of UIDs for
     one FETCH each (False), or one large or unknown-sized body to fetch in pieces (True).
 
-    Messages are filed while the next bodies arrive (ingest.ahead), so a group's budget starts
-    at BODY_FIRST bytes, doubles with each FETCH up to BODY_BUDGET, and is never more than half
-    of what is still to come (nor less than BODY_FIRST): the first bodies land soon and the last
-    group is small, so that little filing waits for the transfer or follows it; in between,
-    FETCHes are large, so that the round trips between them cost little.
+    Each body of a group is handed on as soon as it has arrived (`ImapSource._group`), so a
+    group may be large: every FETCH costs a round trip before its first byte, and the bound only
+    limits what a server that answers out of order makes us hold.
     """
     groups: list[tuple[list[str], bool]] = []
     group: list[str] = []
-    total, budget = 0, BODY_FIRST
-    still = sum(size or 0 for _, size in wanted)
+    total = 0
     for uid, size in wanted:
         if size is None or size > BODY_PIECE:
             if group:
                 groups.append((group, False))
             groups.append(([uid], True))
-            group, total, still = [], 0, still - total - (size or 0)
+            group, total = [], 0
             continue
-        if group and total + size > min(budget, max(BODY_FIRST, still // 2)):
+        if group and total + size > BODY_BUDGET:
             groups.append((group, False))
-            group, budget = [], min(2 * budget, BODY_BUDGET)
-            still -= total
-            total = 0
+            group, total = [], 0
         group.append(uid)
         total += size
     if group:
@@ -262,20 +259,27 @@ class ImapSource:
     def _with_retry(self, what: Callable[[IMAPClient], T]) -> T:
         """Run an IMAP exchange, reconnecting with backoff when the connection drops."""
         for attempt in range(self.RETRIES + 1):
-            if self._client is None:
-                self._connect()
-            assert self._client is not None
             try:
-                return what(self._client)
+                return what(self._connected())
             except (OSError, IMAPClient.AbortError, ssl.SSLError) as exc:
-                log.debug("IMAP connection lost (%s), attempt %d", exc, attempt + 1)
-                self._disconnect()
-                if attempt == self.RETRIES:
-                    raise MailboxError(f"与邮箱服务器的连接多次中断：{exc}") from exc
-                time.sleep(min(2**attempt, 30))
+                self._lost(exc, attempt)
             except IMAPClientError as exc:
                 raise MailboxError(f"邮箱服务器返回错误：{_words(exc)}") from exc
         raise AssertionError("unreachable")
+
+    def _connected(self) -> IMAPClient:
+        if self._client is None:
+            self._connect()
+        assert self._client is not None
+        return self._client
+
+    def _lost(self, exc: BaseException, attempt: int) -> None:
+        """The connection dropped on `attempt` (from 0): wait before the next, or give up."""
+        log.debug("IMAP connection lost (%s), attempt %d", exc, attempt + 1)
+        self._disconnect()
+        if attempt == self.RETRIES:
+            raise MailboxError(f"与邮箱服务器的连接多次中断：{exc}") from exc
+        time.sleep(min(2**attempt, 30))
 
     def candidates(self, after_uid: int, since: datetime, known: Set[str]) -> list[str]:
         criteria: list[Any] = ["UID", f"{after_uid + 1}:*", "SINCE", since.date()]
@@ -314,17 +318,37 @@ class ImapSource:
                 yield from self._group([int(uid) for uid in uids])
 
     def _group(self, numbers: list[int]) -> Iterator[tuple[str, Iterable[bytes]]]:
-        """Several bodies in one FETCH: one round trip instead of one per message."""
-        if not numbers:
-            return
-        data = self._with_retry(lambda c: c.fetch(numbers, [b"BODY.PEEK[]"]))
-        for number in numbers:
-            entry = data.pop(number, None)
-            if entry is None:
-                raise MailboxError(f"邮件 UID {number} 在收取时已不在邮箱中")
-            body = entry.get(b"BODY[]")
-            del entry
-            yield str(number), (bytes(body or b""),)
+        """Several bodies in one FETCH (one round trip, not one per message), each handed on as
+        soon as it has arrived, in the order asked. After a dropped connection the FETCH is
+        sent again for the bodies not handed on yet."""
+        left = deque(numbers)
+        early: dict[int, bytes] = {}  # bodies a server sent before their turn
+        streaming = False
+        try:
+            for attempt in range(self.RETRIES + 1):
+                try:
+                    streaming = True
+                    asked = [n for n in left if n not in early]
+                    for number, body in _streamed_bodies(self._connected(), asked):
+                        early[number] = body
+                        while left and left[0] in early:
+                            done = left.popleft()
+                            yield str(done), (early.pop(done),)
+                    streaming = False
+                    if left:
+                        raise MailboxError(f"邮件 UID {left[0]} 在收取时已不在邮箱中")
+                    return
+                except (OSError, IMAPClient.AbortError, ssl.SSLError) as exc:
+                    streaming = False
+                    self._lost(exc, attempt)
+                except IMAPClientError as exc:
+                    raise MailboxError(f"邮箱服务器返回错误：{_words(exc)}") from exc
+        finally:
+            if streaming and self._client is not None:
+                # Left in the middle of a FETCH (the poll stops): the rest of the answer is
+                # still coming; a new connection is cheaper than reading it to no use.
+                self._client.shutdown()
+                self._client = None
 
     def _pieces(self, number: int) -> Iterator[bytes]:
         """A body in partial FETCHes (BODY.PEEK[]<offset.length>), so it is never held whole."""
@@ -344,6 +368,35 @@ class ImapSource:
 
 def _fetch_piece(client: IMAPClient, number: int, offset: int) -> Any:
     return client.fetch([number], [f"BODY.PEEK[]<{offset}.{BODY_PIECE}>".encode()])
+
+
+def _streamed_bodies(client: IMAPClient, numbers: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+    """(uid, body) of each of `numbers` as soon as its FETCH response has arrived.
+
+    `IMAPClient.fetch` returns only once the whole answer is in. This sends the same command
+    and reads the answer one response at a time, through the imaplib calls `IMAPClient.fetch`
+    itself makes (`_command`, then `_get_response` until the tagged reply); the parsing is
+    IMAPClient's own. Responses the server adds unasked (flag changes) are passed over.
+    """
+    imap = client._imap
+    wanted = set(numbers)
+    tag = imap._command("UID", "FETCH", join_message_ids(numbers), "(BODY.PEEK[])")
+    while (reply := imap.tagged_commands[tag]) is None:
+        imap._check_bye()
+        imap._get_response()
+        responses = imap.untagged_responses.pop("FETCH", None)
+        if responses:
+            for number, entry in parse_fetch_response(responses, client.normalise_times, True).items():
+                body = entry.get(b"BODY[]")
+                if number in wanted and body is not None:
+                    wanted.discard(number)
+                    yield number, bytes(body)
+    del imap.tagged_commands[tag]
+    imap._check_bye()
+    status, detail = reply
+    if status != "OK":
+        words = b" ".join(d for d in detail if isinstance(d, bytes)).decode("utf-8", "replace")
+        raise IMAPClientError(f"FETCH {status} {words}")
 
 
 def _aware(moment: datetime) -> datetime:

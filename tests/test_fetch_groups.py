@@ -1,24 +1,25 @@
-"""How bodies are grouped into FETCHes: soon at the start, small at the end, large between."""
+"""How bodies are grouped into FETCHes: as many to a FETCH as the budget allows; a large one alone."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.sources import BODY_BUDGET, BODY_FIRST, BODY_PIECE, fetch_groups
+from ingest.sources import BODY_BUDGET, BODY_PIECE, fetch_groups
 
 
 def sizes_of(groups: list[tuple[list[str], bool]], size: dict[str, int | None]) -> list[int]:
     return [sum(size[uid] or 0 for uid in uids) for uids, _ in groups]
 
 
-def test_a_week_of_photo_mails_starts_small_grows_and_ends_small() -> None:
+def test_a_week_of_photo_mails_comes_in_one_fetch() -> None:
     wanted = [(str(n), 60_000) for n in range(200)]
-    groups = fetch_groups(wanted)
-    bytes_ = sizes_of(groups, dict(wanted))
-    assert bytes_[0] <= BODY_FIRST and bytes_[-1] <= BODY_FIRST
-    assert max(bytes_) >= 4 * BODY_FIRST  # large in between: few round trips
-    assert len(groups) <= 10
+    assert fetch_groups(wanted) == [([uid for uid, _ in wanted], False)]
+
+
+def test_a_fetch_takes_as_many_bodies_as_its_budget_allows() -> None:
+    wanted = [(str(n), BODY_BUDGET // 4 - 1) for n in range(9)]
+    assert [len(uids) for uids, _ in fetch_groups(wanted)] == [4, 4, 1]
 
 
 def test_a_large_or_unmeasured_body_comes_alone_in_pieces() -> None:

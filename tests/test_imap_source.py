@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import socket
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -34,6 +36,58 @@ def test_a_dropped_connection_is_reopened_and_the_same_folder_read(
         assert source.uidvalidity == validity
         [(uid, pieces)] = list(source.bodies([("3", None)]))
         assert uid == "3" and b"".join(pieces).endswith(b"body 2\r\n")
+    logins = imap_account.server.wait_logged_out(imap_account.username).count(
+        f"Login: user=<{imap_account.username}>"
+    )
+    assert logins == 2
+
+
+def big_mails(account: Account, t: datetime, count: int) -> dict[str, bytes]:
+    """`count` mails of 400 kB each, more than any buffer between the server and a FETCH holds."""
+    rng = random.Random(count)
+    for n in range(count):
+        body = base64.encodebytes(rng.randbytes(300_000))
+        account.append(f"From: a@county.test\r\nSubject: {n}\r\n\r\n".encode() + body, t)
+    with account.client() as client:
+        client.select_folder("INBOX", readonly=True)
+        found = client.fetch(client.search(["ALL"]), [b"BODY.PEEK[]"])
+    return {str(uid): bytes(data[b"BODY[]"]) for uid, data in found.items()}
+
+
+def test_a_connection_dropped_in_the_middle_of_a_fetch_goes_on_with_the_bodies_not_yet_taken(
+    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
+    expected = big_mails(imap_account, t, 5)
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
+    with ImapSource(_config(imap_account)) as source:
+        bodies = source.bodies([(uid, len(raw)) for uid, raw in expected.items()])
+        uid, pieces = next(bodies)
+        got = [(uid, b"".join(pieces))]
+        client = source._client
+        assert client is not None
+        client._imap.sock.shutdown(socket.SHUT_RDWR)  # the answer is still coming
+        got += [(uid, b"".join(pieces)) for uid, pieces in bodies]
+    assert got == list(expected.items())  # each once, in order
+    logins = imap_account.server.wait_logged_out(imap_account.username).count(
+        f"Login: user=<{imap_account.username}>"
+    )
+    assert logins == 2
+
+
+def test_a_fetch_left_in_the_middle_costs_the_connection_and_the_next_command_gets_a_new_one(
+    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
+    expected = big_mails(imap_account, t, 5)
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
+    with ImapSource(_config(imap_account)) as source:
+        bodies = source.bodies([(uid, len(raw)) for uid, raw in expected.items()])
+        uid, pieces = next(bodies)
+        assert b"".join(pieces) == expected[uid]
+        bodies.close()  # e.g. the daemon is told to stop
+        assert source._client is None
+        assert source.candidates(0, t, set()) == list(expected)
     logins = imap_account.server.wait_logged_out(imap_account.username).count(
         f"Login: user=<{imap_account.username}>"
     )

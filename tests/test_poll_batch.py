@@ -3,9 +3,9 @@ memory, and every decision the same as when each message was fetched and filed o
 
 from __future__ import annotations
 
+import imaplib
 import random
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,22 +22,25 @@ from ingest.sources import ImapSource
 from store.config import load_settings
 from tests.baosong_cli import IMAP_PASSWORD_ENV, REGISTERED, run, write_config
 from tests.formfactory import liaison_docx, random_contact
-from tests.servers import Account
+from tests.servers import Account, wait_until
 from tests.test_images import encode, scene
 from tests.test_poll_imap import BEIJING, NOW, beijing, oplog, poll_killed_when, report_mail, rows
 
 
 @pytest.fixture
-def fetches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[Any]]]:
-    """The data items of every FETCH our IMAP source sends (the server still answers them)."""
-    sent: list[list[Any]] = []
-    real = IMAPClient.fetch
+def fetches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The data items of every UID FETCH our IMAP source sends, as on the wire (the server
+    still answers them)."""
+    sent: list[str] = []
+    real = imaplib.IMAP4._command
 
-    def counting(self: IMAPClient, messages: Any, data: Any, modifiers: Any = None) -> Any:
-        sent.append(list(data))
-        return real(self, messages, data, modifiers)
+    def counting(self: imaplib.IMAP4, name: str, *args: Any) -> Any:
+        if name == "UID" and args[0] == "FETCH":
+            items = args[2]
+            sent.append(items.decode() if isinstance(items, bytes) else str(items))
+        return real(self, name, *args)
 
-    monkeypatch.setattr(IMAPClient, "fetch", counting)
+    monkeypatch.setattr(imaplib.IMAP4, "_command", counting)
     yield sent
 
 
@@ -53,10 +56,9 @@ def server_copy(account: Account) -> dict[str, bytes]:
     return {str(uid): bytes(data[b"BODY[]"]) for uid, data in found.items()}
 
 
-def test_bodies_come_several_to_a_growing_fetch_and_a_large_one_in_pieces(
-    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetches: list[list[Any]]
+def test_bodies_come_several_to_a_fetch_and_a_large_one_in_pieces(
+    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetches: list[str]
 ) -> None:
-    monkeypatch.setattr(sources, "BODY_FIRST", 100_000)
     monkeypatch.setattr(sources, "BODY_BUDGET", 200_000)
     monkeypatch.setattr(sources, "BODY_PIECE", 100_000)
     t = beijing("2023-06-05T09:00")
@@ -74,16 +76,15 @@ def test_bodies_come_several_to_a_growing_fetch_and_a_large_one_in_pieces(
         got = {uid: b"".join(pieces) for uid, pieces in source.bodies(wanted)}
 
     assert got == expected
-    whole = [items for items in fetches if items == [b"BODY.PEEK[]"]]
-    pieces = [items for items in fetches if items != [b"BODY.PEEK[]"]]
-    # 55 kB each: one (the first FETCH's budget is half), three, two, then the last one alone
-    # after the large one.
-    assert len(whole) == 4
-    assert len(pieces) == 5 and all(b"<" in items[0] for items in pieces)  # 410 kB in 100 kB pieces
+    whole = [items for items in fetches if items == "(BODY.PEEK[])"]
+    pieces = [items for items in fetches if items != "(BODY.PEEK[])"]
+    # 55 kB each: three to a FETCH, three more, then the last one alone after the large one.
+    assert len(whole) == 3
+    assert len(pieces) == 5 and all("<" in items for items in pieces)  # 410 kB in 100 kB pieces
 
 
 def test_a_poll_fetches_its_bodies_in_few_commands(
-    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetches: list[list[Any]]
+    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetches: list[str]
 ) -> None:
     t = beijing("2023-06-05T09:00")
     units = list(REGISTERED.values())
@@ -98,7 +99,7 @@ def test_a_poll_fetches_its_bodies_in_few_commands(
         context.close()
 
     assert (report.listed, report.fetched, report.filed) == (12, 12, 12)
-    assert [items for items in fetches if items == [b"BODY.PEEK[]"]] == [[b"BODY.PEEK[]"]]
+    assert [items for items in fetches if items == "(BODY.PEEK[])"] == ["(BODY.PEEK[])"]
     assert [r["outcome"] for r in rows(config)] == ["filed"] * 12
     # Each counted its attempt when it was recorded, in the same commit: no extra write.
     assert [r["attempts"] for r in rows(config)] == [1] * 12
@@ -206,20 +207,19 @@ def test_sigkill_between_fetch_and_processing_loses_nothing_and_files_nothing_tw
 
 
 def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
-    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    imap_account: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetches: list[str]
 ) -> None:
-    """Each body FETCH after the first holds back until a message is filed: a poll that fetched
-    everything before filing anything would wait in vain, and the FETCH would see none filed."""
+    """The FETCH's answer holds back after each body until a message is filed: a poll that
+    fetched everything before filing anything would wait in vain, and see none filed."""
     t = beijing("2023-06-05T09:00")
     units = list(REGISTERED.values())
     for n in range(6):
         mail = report_mail(units[n % 3], "第1周进展", {f"表{n}.docx": bytes([n]) * 3000}, t, f"<{n}@x>")
         imap_account.append(mail, t)
-    monkeypatch.setattr(sources, "BODY_FIRST", 1000)  # the first FETCH brings one body
     monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
     config = write_config(tmp_path, imap_account)
     filed_before: list[int] = []
-    real = IMAPClient.fetch
+    real = sources._streamed_bodies
 
     def filed() -> int:
         db = sqlite3.connect(config.parent / "data" / "baosong.sqlite3")
@@ -228,17 +228,14 @@ def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
         finally:
             db.close()
 
-    def fetch_when_one_is_filed(self: IMAPClient, messages: Any, data: Any, modifiers: Any = None) -> Any:
-        if list(data) == [b"BODY.PEEK[]"]:
+    def slow_after_the_first(client: IMAPClient, numbers: list[int]) -> Iterator[tuple[int, bytes]]:
+        for body in real(client, numbers):
             if filed_before:  # not the first: wait a while for the poll's thread to file one
-                for _ in range(100):
-                    if filed():
-                        break
-                    time.sleep(0.05)
+                wait_until(lambda: filed() >= len(filed_before), 5.0)
             filed_before.append(filed())
-        return real(self, messages, data, modifiers)
+            yield body
 
-    monkeypatch.setattr(IMAPClient, "fetch", fetch_when_one_is_filed)
+    monkeypatch.setattr(sources, "_streamed_bodies", slow_after_the_first)
     context = Context.build(load_settings(config), lambda: datetime.fromisoformat(NOW).replace(tzinfo=BEIJING))
     try:
         report = poll(context, Silent())
@@ -246,8 +243,8 @@ def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
         context.close()
 
     assert report.filed == 6
-    assert len(filed_before) >= 3 and filed_before[0] == 0
-    assert all(count >= 1 for count in filed_before[1:])
+    assert fetches.count("(BODY.PEEK[])") == 1  # all six bodies come in one FETCH
+    assert filed_before == [0, 1, 2, 3, 4, 5]
 
 
 def test_a_photo_filed_earlier_in_the_same_poll_is_known_to_the_next_message(
