@@ -42,7 +42,7 @@ class Context:
             store=store,
             oplog=oplog,
             clock=clock,
-            notifier=Notifier(settings, store.engine, oplog, clock),
+            notifier=Notifier(settings, store.db, oplog, clock),
             definitions=builtin_definitions(settings.campaign.forms),
             convert=libreoffice(),
         )

@@ -490,17 +490,22 @@ def _process(ctx: Context, kept: Kept, this: _Round, reading: Pending, counted: 
             this.history.figures,
         )
         filing = _filing(submission)
-        stored = store.file(kept.id, filing)
-        this.history.filed(filing, ctx.campaign)
-        _learn_liaisons(ctx, kept, submission, filing, this.senders)
+        learned = dict(this.senders)
+        # The filing, the addresses it teaches and its ack are one commit: a crash between
+        # them must not leave a report filed that is never acknowledged.
+        with store.transaction():
+            stored = store.file(kept.id, filing)
+            oplog.info(_filed_line(message.envelope, kept, submission, filing, len(stored)))
+            _learn_liaisons(ctx, kept, submission, filing, learned)
+            if filing.outcome is Outcome.FILED:
+                _acknowledge(ctx, kept, message, submission, filing)
     except Exception as exc:  # one message's failure must not stop the poll
         log.debug("processing message %s failed", kept.id, exc_info=True)
         _failed(ctx, kept, report, attempts, str(exc))
         return
+    this.history.filed(filing, ctx.campaign)
+    this.senders.update(learned)
     report.count(filing.outcome)
-    oplog.info(_filed_line(message.envelope, kept, submission, filing, len(stored)))
-    if filing.outcome is Outcome.FILED:
-        _acknowledge(ctx, kept, message, submission, filing)
 
 
 def _failed(ctx: Context, kept: Kept, report: PollReport, attempts: int, reason: str) -> None:

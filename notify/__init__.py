@@ -2,7 +2,7 @@
 
 `Notifier` is the face the rest of the program uses, built once per run:
 
-    notifier = Notifier(settings, store.engine, oplog, clock)
+    notifier = Notifier(settings, store.db, oplog, clock)
     # in the poll cycle, after a message is filed:
     verdict = answer_allowed(envelope, envelope.header("content-type") or "", notifier.own_addresses)
     notifier.acknowledge(message_id, facts, loop_check=verdict, verified=filing.unit_verified)
@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Set
 from datetime import datetime
 
-from sqlalchemy import Engine
-
 from notify.ack import AckFacts, AckOutcome, CloudLink, LoopCheck, Problem, ProblemKind, build_ack, queue_ack
 from notify.digest import digest_due, queue_digest
 from notify.mail import Letterhead
@@ -38,6 +36,7 @@ from notify.remind import (
 from notify.sender import DeliveryReport, Throttle, deliver
 from notify.templates import Rendered, TemplateProblem, Templates
 from store.config import Settings
+from store.database import Database
 from store.model import Deadline
 from store.oplog import OperatorLog
 from store.outbox import MailKind, Outbox, OutboxSummary, digest_key
@@ -63,9 +62,9 @@ __all__ = [
 class Notifier:
     """The outbox, the templates and the sender, set up from the config."""
 
-    def __init__(self, settings: Settings, engine: Engine, oplog: OperatorLog, clock: Callable[[], datetime]) -> None:
+    def __init__(self, settings: Settings, db: Database, oplog: OperatorLog, clock: Callable[[], datetime]) -> None:
         self.settings = settings
-        self.outbox = Outbox(engine, clock)
+        self.outbox = Outbox(db, clock)
         self.templates = Templates(settings.notify.templates_dir)
         self.letterhead = Letterhead.from_settings(settings)
         self._campaign = settings.campaign_model()

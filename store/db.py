@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     CursorResult,
-    Engine,
     Table,
-    create_engine,
-    event,
     exists,
     func,
     insert,
@@ -35,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from store import schema
+from store.database import Database
 from store.durable import write_durably
 from store.model import Campaign, Kind, Outcome, State
 from store.names import numbered, safe_name
@@ -190,11 +188,9 @@ class Store:
         self.spool_dir = data_dir / "raw"
         self._clock = clock
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(db_url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        schema.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
+        self.db = Database(db_url)
+        schema.metadata.create_all(self.db.engine)
+        with self.db.begin() as conn:
             # create_all leaves the tables of an older database as they are; an index added
             # since must still be made, or lookups scan the table once a message.
             for table in schema.metadata.sorted_tables:
@@ -202,7 +198,12 @@ class Store:
                     index.create(conn, checkfirst=True)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.dispose()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything written through the store or the outbox on this thread until the block
+        ends is one commit (`Database.transaction`)."""
+        return self.db.transaction()
 
     def sweep_temporary(self) -> int:
         """Remove half-written files a killed process left behind; call under the poll lock."""
@@ -216,19 +217,19 @@ class Store:
     # --- what has been seen ------------------------------------------------------------------
 
     def checkpoint(self, source: str) -> Checkpoint | None:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(
                 select(schema.checkpoints).where(schema.checkpoints.c.source == source)
             ).first()
         return Checkpoint(row.uidvalidity, row.last_uid) if row else None
 
     def advance_checkpoint(self, source: str, uidvalidity: int, uid: int) -> None:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             _advance_checkpoint(conn, source, uidvalidity, uid)
 
     def known_uids(self, source: str, uidvalidity: int) -> set[str]:
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(
                 select(m.uid).where(m.source == source, m.uidvalidity == uidvalidity)
             )
@@ -236,7 +237,7 @@ class Store:
 
     def original_of(self, message_id: str | None, sha256: str | None = None) -> int | None:
         """The first recorded message with this Message-ID or these raw bytes, if any."""
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return _original_of(conn, message_id, sha256)
 
     def originals_of(self, message_ids: Iterable[str]) -> dict[str, int]:
@@ -244,7 +245,7 @@ class Store:
         m = schema.messages.c
         wanted = sorted(set(message_ids))
         found: dict[str, int] = {}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for start in range(0, len(wanted), 500):  # within any SQLite's limit of variables
                 rows = conn.execute(
                     select(m.message_id, func.min(m.id))
@@ -332,7 +333,7 @@ class Store:
         Rows are inserted in the order of the calls; nothing is visible to anyone else, or
         survives a crash, until the block ends without an exception.
         """
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             recording = Recording(self, conn)
             yield recording
             recording.flush()
@@ -341,7 +342,7 @@ class Store:
         """Give a requeued message the body now in the spool, making it an ordinary pending one."""
         self._set(message, raw_path=spooled.relative, sha256=spooled.sha256)
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(m.received_at, m.attempts).where(m.id == message)).one()
         return Kept(message, from_text(row.received_at), row.attempts, self.raw_file(spooled.relative))
 
@@ -364,7 +365,7 @@ class Store:
 
     def _insert(self, seen: Seen, **values: Any) -> int:
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 return _new_id(conn.execute(insert(schema.messages).values(**self._row(seen, **values))))
         except IntegrityError:
             # Recorded already (a crash after the insert, before the checkpoint moved).
@@ -372,7 +373,7 @@ class Store:
 
     def _id_of(self, seen: Seen) -> int:
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return int(
                 conn.execute(
                     select(m.id).where(
@@ -388,7 +389,7 @@ class Store:
     def pending(self) -> list[Kept]:
         """Kept messages still to be processed (after a crash or a failed attempt)."""
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(
                 select(m.id, m.received_at, m.attempts, m.raw_path)
                 .where(m.outcome == Outcome.PENDING, m.raw_path.is_not(None))
@@ -406,7 +407,7 @@ class Store:
         are not sent again.
         """
         m = schema.messages.c
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             result = conn.execute(
                 update(schema.messages)
                 .where(m.raw_path.is_not(None), m.outcome != Outcome.DUPLICATE)
@@ -417,7 +418,7 @@ class Store:
     def requeue(self, ids: Iterable[int]) -> list[int]:
         """Ask for messages recorded without their body to be fetched by the next poll."""
         m = schema.messages.c
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             chosen = [
                 int(r.id)
                 for r in conn.execute(
@@ -442,7 +443,7 @@ class Store:
     def awaiting_body(self, source: str, uidvalidity: int) -> list[tuple[int, str]]:
         """(row id, uid) of requeued messages of this folder, to fetch now."""
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(
                 select(m.id, m.uid).where(
                     m.outcome == Outcome.PENDING,
@@ -456,7 +457,7 @@ class Store:
     def begin_attempt(self, message: int) -> int:
         """Count one more processing attempt before it starts, so a crash loop is noticed."""
         m = schema.messages.c
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 update(schema.messages)
                 .where(m.id == message)
@@ -533,7 +534,7 @@ class Store:
             ),
         ]
         tables = (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos)
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             # Rows of an earlier filing (reprocess) are replaced; a first filing has none.
             earlier = or_(*(exists().where(table.c.message == message) for table in tables))
             if conn.execute(select(earlier)).scalar():
@@ -581,7 +582,7 @@ class Store:
     def _stored_with_hash(self, folder: Path, digest: str) -> Path | None:
         prefix = str(folder.relative_to(self.data_dir)) + os.sep
         f = schema.files.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for row in conn.execute(select(f.stored_path).where(f.sha256 == digest)):
                 path: Path = self.data_dir / row.stored_path
                 if row.stored_path.startswith(prefix) and path.exists():
@@ -590,12 +591,12 @@ class Store:
 
     def _raw_path(self, message: int) -> str | None:
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             value = conn.execute(select(m.raw_path).where(m.id == message)).scalar_one()
         return str(value) if value else None
 
     def _set(self, message: int, **values: Any) -> None:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 update(schema.messages)
                 .where(schema.messages.c.id == message)
@@ -605,12 +606,12 @@ class Store:
     # --- senders -------------------------------------------------------------------------------
 
     def learned_senders(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return {r.address: r.unit for r in conn.execute(select(schema.senders))}
 
     def learn_sender(self, address: str, unit: str, message: int | None) -> None:
         address = address.strip().lower()
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(schema.senders.delete().where(schema.senders.c.address == address))
             conn.execute(
                 insert(schema.senders).values(address=address, unit=unit, learned_from=message)
@@ -619,14 +620,14 @@ class Store:
     # --- liveness ------------------------------------------------------------------------------
 
     def poll_started(self, source: str) -> int:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             result = conn.execute(
                 insert(schema.polls).values(source=source, started_at=to_text(self._clock()))
             )
             return _new_id(result)
 
     def poll_finished(self, poll: int, error: str | None, fetched: int) -> None:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 update(schema.polls)
                 .where(schema.polls.c.id == poll)
@@ -642,7 +643,7 @@ class Store:
         """Unit -> the deadline ids it has answered with a filed submission."""
         m = schema.messages.c
         on_file: dict[str, set[str]] = {}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(
                 select(m.unit, m.deadline_id, m.kinds)
                 .where(m.outcome == Outcome.FILED, m.deadline_id.is_not(None))
@@ -657,7 +658,7 @@ class Store:
     def failing_since(self, source: str) -> tuple[int, datetime] | None:
         """The first failed poll after the last successful one (id, start), if polls fail now."""
         p = schema.polls.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             last_ok = conn.execute(
                 select(func.max(p.id)).where(p.source == source, p.ok.is_(True))
             ).scalar()
@@ -673,7 +674,7 @@ class Store:
     def give_notice(self, key: str) -> bool:
         """Record that something was said; False when it had been said already."""
         try:
-            with self.engine.begin() as conn:
+            with self.db.begin() as conn:
                 conn.execute(
                     insert(schema.notices).values(key=key, given_at=to_text(self._clock()))
                 )
@@ -682,7 +683,7 @@ class Store:
         return True
 
     def notice_given(self, key: str) -> bool:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             found = conn.execute(
                 select(schema.notices.c.key).where(schema.notices.c.key == key)
             ).first()
@@ -691,7 +692,7 @@ class Store:
     def earlier_submission(self, unit: str, deadline_id: str, before: int) -> datetime | None:
         """Receipt time of the latest filed submission this one (row `before`) supersedes."""
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             found = conn.execute(
                 select(m.received_at)
                 .where(
@@ -711,7 +712,7 @@ class Store:
         query = select(schema.messages).order_by(m.received_at, m.id)
         if outcomes is not None:
             query = query.where(m.outcome.in_([str(o) for o in outcomes]))
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return conn.execute(query).all()
 
     def _rows_of(self, table: Table, messages: Iterable[int]) -> dict[int, list[Any]]:
@@ -719,7 +720,7 @@ class Store:
         ids = list(messages)
         found: dict[int, list[Any]] = {i: [] for i in ids}
         if ids:
-            with self.engine.connect() as conn:
+            with self.db.connect() as conn:
                 for row in conn.execute(select(table).where(table.c.message.in_(ids)).order_by(*table.primary_key)):
                     found[row.message].append(row)
         return found
@@ -750,7 +751,7 @@ class Store:
         """Figure key -> every number filed for it, by any unit."""
         f, m = schema.figures.c, schema.messages.c
         history: dict[str, list[int]] = {}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(
                 select(f.key, f.number)
                 .join(schema.messages, f.message == m.id)
@@ -763,7 +764,7 @@ class Store:
     def photo_hashes(self) -> dict[str, str]:
         """Perceptual hash -> where it was filed, for every filed photo."""
         p, m = schema.photos.c, schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(
                 select(p.phash, m.unit, m.deadline_id, p.name)
                 .join(schema.messages, p.message == m.id)
@@ -773,14 +774,14 @@ class Store:
 
     def outcome_counts(self) -> dict[Outcome, int]:
         m = schema.messages.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(m.outcome, func.count()).group_by(m.outcome)).all()
         return {Outcome(r[0]): int(r[1]) for r in rows}
 
     def last_polls(self, source: str) -> tuple[Any | None, Any | None]:
         """The last successful poll and the last failed one, for liveness."""
         p = schema.polls.c
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             ok = conn.execute(
                 select(schema.polls)
                 .where(p.source == source, p.ok.is_(True))
@@ -940,12 +941,3 @@ def _sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # a committed outcome survives a power cut
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    Engine,
     Index,
     Integer,
     LargeBinary,
@@ -39,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from store.database import Database
 from store.schema import metadata, to_text
 
 
@@ -137,12 +137,13 @@ class OutboxSummary:
 
 
 class Outbox:
-    """The outbox table on the store's engine. Each method is one short transaction."""
+    """The outbox table in the store's database. Each method is one short transaction, or a
+    part of the one the thread holds (`Database.transaction`)."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self._db = db
         self._clock = clock
-        metadata.create_all(engine)
+        metadata.create_all(db.engine)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -185,17 +186,16 @@ class Outbox:
 
     def _insert(self, **values: Any) -> bool:
         now = to_text(self._clock())
-        with self._engine.begin() as conn:
-            try:
+        try:
+            with self._db.begin() as conn:
                 conn.execute(insert(outbox).values(created_at=now, next_attempt_at=now, **values))
-            except IntegrityError:
-                conn.rollback()
-                return False
+        except IntegrityError:  # SQLite undoes just the statement: a held transaction goes on
+            return False
         return True
 
     def begin_attempt(self, item: int) -> None:
         """Record, before the bytes leave, that this row is being handed over."""
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             conn.execute(
                 update(outbox).where(outbox.c.id == item).values(attempts=outbox.c.attempts + 1, in_flight=True)
             )
@@ -213,7 +213,7 @@ class Outbox:
     def mark_retry(self, item: int, error: str, backoff: timedelta) -> None:
         """A temporary failure: try again `backoff` from now."""
         later = self._clock() + backoff
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == item)
@@ -223,7 +223,7 @@ class Outbox:
     def cancel(self, key_prefix: str, reason: str) -> list[OutboxItem]:
         """Cancel the queued mails whose key starts with `key_prefix`; return what was cancelled."""
         c = outbox.c
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             rows = conn.execute(
                 select(outbox).where(
                     c.key.startswith(key_prefix, autoescape=True),
@@ -245,7 +245,7 @@ class Outbox:
         return [_item(r) for r in rows]
 
     def _finish(self, item: int, state: MailState, error: str | None) -> None:
-        with self._engine.begin() as conn:
+        with self._db.begin() as conn:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.id == item)
@@ -263,7 +263,7 @@ class Outbox:
         """Queued mails whose next attempt has come, oldest first (expired ones included:
         the sender decides what to do with them)."""
         c = outbox.c
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             rows = conn.execute(
                 select(outbox)
                 .where(c.state == MailState.QUEUED, c.next_attempt_at <= to_text(now))
@@ -272,20 +272,20 @@ class Outbox:
         return [_item(r) for r in rows]
 
     def has(self, key: str) -> bool:
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             row = conn.execute(select(outbox.c.id).where(outbox.c.key == key)).first()
         return row is not None
 
     def keys(self, kind: MailKind) -> set[str]:
         """Every key of this kind ever queued, whatever became of it."""
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             rows = conn.execute(select(outbox.c.key).where(outbox.c.kind == kind).distinct())
             return {r.key for r in rows}
 
     def count_since(self, kind: MailKind, recipient: str, since: datetime) -> int:
         """Mails of `kind` queued for `recipient` at or after `since` (for rate limits)."""
         c = outbox.c
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             return int(
                 conn.execute(
                     select(func.count()).where(
@@ -298,12 +298,12 @@ class Outbox:
 
     def items(self) -> list[OutboxItem]:
         """Every row, oldest first."""
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             return [_item(r) for r in conn.execute(select(outbox).order_by(outbox.c.id))]
 
     def summary(self) -> OutboxSummary:
         c = outbox.c
-        with self._engine.connect() as conn:
+        with self._db.connect() as conn:
             counted = conn.execute(select(c.state, func.count()).group_by(c.state)).all()
             problems = conn.execute(
                 select(outbox)

@@ -68,4 +68,4 @@ def bureau(
         monkeypatch.setenv(SMTP_PASSWORD_ENV, sink.password)
     store = Store(settings.data_dir, settings.db_url, clock)
     oplog = OperatorLog(settings.data_dir / "operator.log", clock, BEIJING)
-    return Bureau(settings, store, oplog, Notifier(settings, store.engine, oplog, clock), clock)
+    return Bureau(settings, store, oplog, Notifier(settings, store.db, oplog, clock), clock)

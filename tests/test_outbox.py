@@ -26,7 +26,7 @@ def store(tmp_path: Path, clock: Clock) -> Store:
 
 @pytest.fixture
 def outbox(store: Store, clock: Clock) -> Outbox:
-    return Outbox(store.engine, clock)
+    return Outbox(store.db, clock)
 
 
 def mail(subject: str = "回执：盐湖区第1周进展") -> EmailMessage:
@@ -41,7 +41,7 @@ def mail(subject: str = "回执：盐湖区第1周进展") -> EmailMessage:
 def test_a_key_is_queued_once_even_after_a_restart(store: Store, outbox: Outbox, clock: Clock) -> None:
     assert outbox.enqueue(ack_key(7), MailKind.ACK, "Yanhu@County.test", mail())
     assert not outbox.enqueue(ack_key(7), MailKind.ACK, "yanhu@county.test", mail("另一封"))
-    restarted = Outbox(store.engine, clock)  # create_all again: idempotent
+    restarted = Outbox(store.db, clock)  # create_all again: idempotent
     assert not restarted.enqueue(ack_key(7), MailKind.ACK, "yanhu@county.test", mail())
     [item] = restarted.items()
     assert (item.key, item.recipient, item.state) == ("ack:7", "yanhu@county.test", MailState.QUEUED)

@@ -311,7 +311,7 @@ moment = datetime.fromisoformat(sys.argv[2])
 clock = lambda: moment
 store = Store(settings.data_dir, settings.db_url, clock)
 oplog = OperatorLog(settings.data_dir / "operator.log", clock, moment.tzinfo)
-Notifier(settings, store.engine, oplog, clock).deliver()
+Notifier(settings, store.db, oplog, clock).deliver()
 """
 
 
