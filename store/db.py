@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Table,
+    bindparam,
     exists,
     func,
     insert,
@@ -42,6 +43,52 @@ UNSORTED_FOLDER = "_unsorted"
 QUARANTINE_FOLDER = "_quarantine"
 
 K = TypeVar("K")
+
+# The statements run for every message, built once: building one costs several times what
+# SQLite takes to run it.
+_m = schema.messages.c
+_FIRST_WITH_MESSAGE_ID = (
+    select(_m.id).where(_m.message_id == bindparam("value"), _m.outcome != Outcome.DUPLICATE).order_by(_m.id).limit(1)
+)
+_FIRST_WITH_SHA256 = (
+    select(_m.id).where(_m.sha256 == bindparam("value"), _m.outcome != Outcome.DUPLICATE).order_by(_m.id).limit(1)
+)
+_RECORDED_UIDS = select(_m.uid).where(
+    _m.source == bindparam("source"),
+    _m.uidvalidity == bindparam("uidvalidity"),
+    _m.uid.in_(bindparam("uids", expanding=True)),
+)
+_INSERT_MESSAGE = insert(schema.messages)
+_SET_OUTCOME = (
+    update(schema.messages)
+    .where(_m.id == bindparam("row"))
+    .values(
+        outcome=bindparam("outcome"),
+        reason=bindparam("reason"),
+        unit=bindparam("unit"),
+        unit_verified=bindparam("unit_verified"),
+        deadline_id=bindparam("deadline_id"),
+        state=bindparam("state"),
+        kinds=bindparam("kinds"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+_LATEST_FILED = (
+    select(_m.received_at)
+    .where(
+        _m.outcome == Outcome.FILED,
+        _m.unit == bindparam("unit"),
+        _m.deadline_id == bindparam("deadline_id"),
+        _m.id != bindparam("row"),
+    )
+    .order_by(_m.received_at.desc())
+    .limit(1)
+)
+_FILING_TABLES = (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos)
+_FILED_BEFORE = select(or_(*(exists().where(t.c.message == bindparam("row")) for t in _FILING_TABLES)))
+_INSERT_INTO = {t: insert(t) for t in _FILING_TABLES}
+_STORED_WITH_SHA256 = select(schema.files.c.stored_path).where(schema.files.c.sha256 == bindparam("sha256"))
+_CHECKPOINT = select(schema.checkpoints).where(schema.checkpoints.c.source == bindparam("source"))
 
 
 @dataclass(frozen=True)
@@ -533,29 +580,27 @@ class Store:
                 ],
             ),
         ]
-        tables = (schema.files, schema.figures, schema.warnings, schema.activities, schema.photos)
         with self.db.begin() as conn:
             # Rows of an earlier filing (reprocess) are replaced; a first filing has none.
-            earlier = or_(*(exists().where(table.c.message == message) for table in tables))
-            if conn.execute(select(earlier)).scalar():
-                for table in tables:
+            if conn.execute(_FILED_BEFORE, {"row": message}).scalar():
+                for table in _FILING_TABLES:
                     conn.execute(table.delete().where(table.c.message == message))
             for table, values in rows:
                 if values:  # one statement per table, however many rows
-                    conn.execute(insert(table), values)
+                    conn.execute(_INSERT_INTO[table], values)
             conn.execute(
-                update(schema.messages)
-                .where(schema.messages.c.id == message)
-                .values(
-                    outcome=filing.outcome,
-                    reason=filing.reason,
-                    unit=filing.unit,
-                    unit_verified=filing.unit_verified,
-                    deadline_id=filing.deadline_id,
-                    state=filing.state,
-                    kinds=",".join(filing.kinds),
-                    updated_at=to_text(self._clock()),
-                )
+                _SET_OUTCOME,
+                {
+                    "row": message,
+                    "outcome": filing.outcome,
+                    "reason": filing.reason,
+                    "unit": filing.unit,
+                    "unit_verified": filing.unit_verified,
+                    "deadline_id": filing.deadline_id,
+                    "state": filing.state,
+                    "kinds": ",".join(filing.kinds),
+                    "updated_at": to_text(self._clock()),
+                },
             )
         return stored
 
@@ -581,9 +626,8 @@ class Store:
 
     def _stored_with_hash(self, folder: Path, digest: str) -> Path | None:
         prefix = str(folder.relative_to(self.data_dir)) + os.sep
-        f = schema.files.c
         with self.db.connect() as conn:
-            for row in conn.execute(select(f.stored_path).where(f.sha256 == digest)):
+            for row in conn.execute(_STORED_WITH_SHA256, {"sha256": digest}):
                 path: Path = self.data_dir / row.stored_path
                 if row.stored_path.startswith(prefix) and path.exists():
                     return path
@@ -691,18 +735,8 @@ class Store:
 
     def earlier_submission(self, unit: str, deadline_id: str, before: int) -> datetime | None:
         """Receipt time of the latest filed submission this one (row `before`) supersedes."""
-        m = schema.messages.c
         with self.db.connect() as conn:
-            found = conn.execute(
-                select(m.received_at)
-                .where(
-                    m.outcome == Outcome.FILED,
-                    m.unit == unit,
-                    m.deadline_id == deadline_id,
-                    m.id != before,
-                )
-                .order_by(m.received_at.desc())
-            ).first()
+            found = conn.execute(_LATEST_FILED, {"unit": unit, "deadline_id": deadline_id, "row": before}).first()
         return from_text(found.received_at) if found else None
 
     # --- reading for status ------------------------------------------------------------------
@@ -869,45 +903,30 @@ class Recording:
                 taken.add(key)
                 rows.append(row)
         if rows:
-            self._conn.execute(insert(schema.messages), rows)
+            self._conn.execute(_INSERT_MESSAGE, rows)
 
     def _recorded(self, uids: Sequence[str], source: str, uidvalidity: int) -> set[str]:
-        m = schema.messages.c
         found: set[str] = set()
         for start in range(0, len(uids), 500):
-            found.update(
-                r.uid
-                for r in self._conn.execute(
-                    select(m.uid).where(
-                        m.source == source,
-                        m.uidvalidity == uidvalidity,
-                        m.uid.in_(uids[start : start + 500]),
-                    )
-                )
-            )
+            given = {"source": source, "uidvalidity": uidvalidity, "uids": list(uids[start : start + 500])}
+            found.update(r.uid for r in self._conn.execute(_RECORDED_UIDS, given))
         return found
 
     def _insert(self, seen: Seen, **values: Any) -> int:
-        row = self._store._row(seen, **values)
-        return _new_id(self._conn.execute(insert(schema.messages).values(**row)))
+        return _new_id(self._conn.execute(_INSERT_MESSAGE, self._store._row(seen, **values)))
 
 
 def _original_of(conn: Connection, message_id: str | None, sha256: str | None) -> int | None:
-    m = schema.messages.c
-    for column, value in ((m.message_id, message_id), (m.sha256, sha256)):
+    for first_with, value in ((_FIRST_WITH_MESSAGE_ID, message_id), (_FIRST_WITH_SHA256, sha256)):
         if value:
-            row = conn.execute(
-                select(m.id).where(column == value, m.outcome != Outcome.DUPLICATE).order_by(m.id)
-            ).first()
+            row = conn.execute(first_with, {"value": value}).first()
             if row:
                 return int(row.id)
     return None
 
 
 def _advance_checkpoint(conn: Connection, source: str, uidvalidity: int, uid: int) -> None:
-    current = conn.execute(
-        select(schema.checkpoints).where(schema.checkpoints.c.source == source)
-    ).first()
+    current = conn.execute(_CHECKPOINT, {"source": source}).first()
     if current is None:
         conn.execute(
             insert(schema.checkpoints).values(source=source, uidvalidity=uidvalidity, last_uid=uid)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
     insert,
     select,
@@ -89,6 +90,19 @@ outbox = Table(
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_outbox_kind_recipient", outbox.c.kind, outbox.c.recipient, outbox.c.created_at)
+
+# Run for every message filed, so built once (see store/db.py).
+_c = outbox.c
+_INSERT = insert(outbox)
+_HAS_KEY = select(_c.id).where(_c.key == bindparam("key")).limit(1)
+_COUNT_SINCE = select(func.count()).where(
+    _c.kind == bindparam("kind"), _c.recipient == bindparam("recipient"), _c.created_at >= bindparam("since")
+)
+_QUEUED_WITH_PREFIX = select(outbox).where(
+    func.substr(_c.key, 1, func.length(bindparam("prefix"))) == bindparam("prefix"),  # no LIKE: no wildcards
+    _c.state == MailState.QUEUED,
+    _c.in_flight.is_(False),
+)
 
 
 def ack_key(message: int) -> str:
@@ -188,7 +202,7 @@ class Outbox:
         now = to_text(self._clock())
         try:
             with self._db.begin() as conn:
-                conn.execute(insert(outbox).values(created_at=now, next_attempt_at=now, **values))
+                conn.execute(_INSERT, {"created_at": now, "next_attempt_at": now, **values})
         except IntegrityError:  # SQLite undoes just the statement: a held transaction goes on
             return False
         return True
@@ -224,13 +238,7 @@ class Outbox:
         """Cancel the queued mails whose key starts with `key_prefix`; return what was cancelled."""
         c = outbox.c
         with self._db.begin() as conn:
-            rows = conn.execute(
-                select(outbox).where(
-                    c.key.startswith(key_prefix, autoescape=True),
-                    c.state == MailState.QUEUED,
-                    c.in_flight.is_(False),
-                )
-            ).all()
+            rows = conn.execute(_QUEUED_WITH_PREFIX, {"prefix": key_prefix}).all()
             ids = [r.id for r in rows]
             if ids:
                 conn.execute(
@@ -273,7 +281,7 @@ class Outbox:
 
     def has(self, key: str) -> bool:
         with self._db.connect() as conn:
-            row = conn.execute(select(outbox.c.id).where(outbox.c.key == key)).first()
+            row = conn.execute(_HAS_KEY, {"key": key}).first()
         return row is not None
 
     def keys(self, kind: MailKind) -> set[str]:
@@ -284,17 +292,9 @@ class Outbox:
 
     def count_since(self, kind: MailKind, recipient: str, since: datetime) -> int:
         """Mails of `kind` queued for `recipient` at or after `since` (for rate limits)."""
-        c = outbox.c
+        given = {"kind": str(kind), "recipient": recipient.strip().lower(), "since": to_text(since)}
         with self._db.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(
-                        c.kind == kind,
-                        c.recipient == recipient.strip().lower(),
-                        c.created_at >= to_text(since),
-                    )
-                ).scalar_one()
-            )
+            return int(conn.execute(_COUNT_SINCE, given).scalar_one())
 
     def items(self) -> list[OutboxItem]:
         """Every row, oldest first."""
