@@ -24,6 +24,7 @@ from ingest.readers import (
 )
 from parsers.forms import builtin_definitions
 from parsers.images import BEIJING
+from store.lock import exclusive
 from tests.mailfactory import auto_reply, county_mail
 from tests.test_images import encode, scene
 
@@ -153,6 +154,16 @@ def test_messages_handed_over_before_the_worker_runs_are_read_by_it(tmp_path: Pa
         assert early.future is None and early.in_worker
         assert readers.result(early) == read_kept(path, DEFINITIONS, None, BEIJING)
         assert readers.submit(path, path.stat().st_size).future is not None  # it runs now
+
+
+def test_a_worker_does_not_keep_a_lock_past_its_release_here(tmp_path: Path) -> None:
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    with Readers(DEFINITIONS, None, BEIJING) as readers:
+        with exclusive(tmp_path / "locks", "outbox"):  # as a delivery holds it while a poll starts
+            readers.start()
+            assert isinstance(readers.result(readers.submit(path, path.stat().st_size)), Read)
+        with exclusive(tmp_path / "locks", "outbox"):  # the worker still runs, and holds nothing
+            assert multiprocessing.active_children()
 
 
 def test_a_large_message_is_read_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
