@@ -457,6 +457,18 @@ def _process(ctx: Context, kept: Kept, this: _Round, reading: Pending, counted: 
     """
     store, oplog, report = ctx.store, ctx.oplog, this.report
     attempts = kept.attempts if counted else store.begin_attempt(kept.id)
+    limit = ctx.settings.mailbox.max_attempts
+    if attempts > limit:
+        # A failed attempt ends in `_failed`, which sets the message aside at the limit: the
+        # last ones ended with the process instead (a crash on this message, or a kill).
+        reading.cancel()
+        where = store.set_aside(kept.id, f"已开始处理 {limit} 次，每次都在中途中断")
+        oplog.error(
+            f"邮件 #{kept.id} 已开始处理 {limit} 次，每次程序都在处理中途中断（可能是附件触发了程序崩溃，"
+            f"或内存不足），已隔离到 {where}，请人工查看"
+        )
+        report.count(Outcome.QUARANTINED)
+        return
     read = this.readers.result(reading)
     if isinstance(read, NotAMessage):
         where = store.set_aside(kept.id, read.reason)
