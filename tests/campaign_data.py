@@ -99,7 +99,9 @@ def plan(through: str) -> list[Sent]:
                 sent.append(Sent(unit, deadline_id, received.replace(hour=11, minute=30), kinds,
                                  figures_for(unit, deadline_id, seed=1), activities))
         if weekly:
-            feature = {"7.1": f"危化企业应急演练观摩（第{deadline_id[-1]}周）", "7.2": 1, "7.3": 120}
+            feature: dict[str, int | str | None] = {
+                "7.1": f"危化企业应急演练观摩（第{deadline_id[-1]}周）", "7.2": 1, "7.3": 120
+            }
             sent.append(Sent("稷山县工科局", deadline_id, due - timedelta(days=2), (Kind.FEATURE,), feature))
     return sent
 

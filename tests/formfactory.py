@@ -31,6 +31,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.table import _Cell
 from docx.text.paragraph import Paragraph
+from openpyxl.worksheet.worksheet import Worksheet
 
 # ---------------------------------------------------------------- the printed forms (附件1/2/3)
 
@@ -595,12 +596,19 @@ def _numeric(written: str) -> int | str:
     return int(written) if re.fullmatch(r"\d+", written) else written
 
 
+def first_sheet(book: openpyxl.Workbook) -> Worksheet:
+    """The sheet a new workbook opens on."""
+    sheet = book.active
+    assert isinstance(sheet, Worksheet)
+    return sheet
+
+
 def statistics_xlsx(statistics: Statistics, layout: str) -> bytes:
     """附件2 as a workbook: the progress text in column B ("columns"), one printed line per row
     under a merged label cell ("merged"), or the printed pieces and figures in cells of their
     own ("cells", figures as numbers)."""
     book = openpyxl.Workbook()
-    sheet = book.active
+    sheet = first_sheet(book)
     sheet.title = "附件2"
     sheet.append([STATISTICS_TITLE])
     sheet.merge_cells("A1:B1")
@@ -732,7 +740,7 @@ def liaison_docx(contact: dict[str, str | None]) -> bytes:
 def liaison_xlsx(contacts: Sequence[dict[str, str | None]]) -> bytes:
     """Liaisons retyped as a list: the labels as column headings, one liaison per row."""
     book = openpyxl.Workbook()
-    sheet = book.active
+    sheet = first_sheet(book)
     sheet.append([LIAISON_TITLE])
     sheet.append([label.replace(" ", "") for label in LIAISON_LABELS])
     for contact in contacts:
@@ -799,7 +807,7 @@ def _media_part(
 
 def media_xlsx(header: dict[str, str], rows: Sequence[dict[str, str | None]]) -> bytes:
     book = openpyxl.Workbook()
-    sheet = book.active
+    sheet = first_sheet(book)
     sheet.append([MEDIA_TITLE])
     sheet.append([header_line(header)])
     sheet.append(list(MEDIA_HEADINGS))

@@ -11,7 +11,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import openpyxl
 import pytest
 
@@ -173,8 +173,9 @@ def test_links_and_feature_activities_of_the_week(settings: Settings) -> None:
     sent = plan("week-2")
     rendered, _ = content(settings, sent, "week-2")
     found = section(page(rendered), "特色活动和媒体报道")
-    links = [a.get("href") for e in found for a in e.xpath(".//a")]
-    wanted = {a.link for s in sent if s.deadline_id == "week-2" for a in s.activities if a.link.startswith("http")}
+    links: list[str] = [a.get("href") for e in found for a in e.xpath(".//a")]
+    week2 = [a for s in sent if s.deadline_id == "week-2" for a in s.activities]
+    wanted = {a.link for a in week2 if a.link and a.link.startswith("http")}
     assert set(links) == wanted and len(links) == len(wanted)
     assert "危化企业应急演练观摩（第2周）" in text_of(found)
     assert "见附件图片" not in links

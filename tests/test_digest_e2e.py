@@ -43,7 +43,7 @@ def scheduler_tick(settings: Settings, now: str) -> bool:
         ctx.close()
 
 
-def attached_workbook(captured: Captured) -> tuple[str, Any]:
+def attached_workbook(captured: Captured) -> tuple[str | None, Any]:
     [attachment] = list(captured.message().iter_attachments())
     return attachment.get_filename(), openpyxl.load_workbook(io.BytesIO(attachment.get_content()))
 

@@ -9,13 +9,14 @@ import zipfile
 from pathlib import Path
 
 import docx
-import libarchive
+import libarchive  # type: ignore[import-untyped]
 import openpyxl
 import pillow_heif
 import pytest
 from PIL import Image
 
 from parsers.filetypes import Format, sniff
+from tests.formfactory import first_sheet
 
 FILES = Path(__file__).parent / "cases" / "files"
 pillow_heif.register_heif_opener()  # lets Pillow write the HEIC an iPhone would send
@@ -31,7 +32,7 @@ def _docx() -> bytes:
 
 def _xlsx() -> bytes:
     book = openpyxl.Workbook()
-    book.active["A1"] = "填报单位"
+    first_sheet(book)["A1"] = "填报单位"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

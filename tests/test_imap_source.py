@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import socket
+from collections.abc import Generator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -83,6 +84,7 @@ def test_a_fetch_left_in_the_middle_costs_the_connection_and_the_next_command_ge
     monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
     with ImapSource(_config(imap_account)) as source:
         bodies = source.bodies([(uid, len(raw)) for uid, raw in expected.items()])
+        assert isinstance(bodies, Generator)
         uid, pieces = next(bodies)
         assert b"".join(pieces) == expected[uid]
         bodies.close()  # e.g. the daemon is told to stop

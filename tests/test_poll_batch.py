@@ -32,7 +32,7 @@ def fetches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The data items of every UID FETCH our IMAP source sends, as on the wire (the server
     still answers them)."""
     sent: list[str] = []
-    real = imaplib.IMAP4._command
+    real = imaplib.IMAP4._command  # type: ignore[attr-defined]  # the private method every command goes through
 
     def counting(self: imaplib.IMAP4, name: str, *args: Any) -> Any:
         if name == "UID" and args[0] == "FETCH":

@@ -139,7 +139,7 @@ def test_the_standing_sheet_says_on_time_late_or_missing_for_every_unit_and_dead
     sheet = workbook(settings, sent, "week-2")[STANDING_SHEET]
     headings = [sheet.cell(3, c).value for c in range(1, sheet.max_column + 1)]
     assert headings == ["单位", "联络员表及活动方案", "第1周进展", "第2周进展"]
-    fills = {}
+    fills: dict[str, set[object]] = {}
     for index, unit in enumerate(UNITS):
         row = 4 + index
         assert sheet.cell(row, 1).value == unit
