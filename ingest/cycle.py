@@ -460,8 +460,11 @@ def _process(ctx: Context, kept: Kept, this: _Round, reading: Pending, counted: 
     limit = ctx.settings.mailbox.max_attempts
     if attempts > limit:
         # A failed attempt ends in `_failed`, which sets the message aside at the limit: the
-        # last ones ended with the process instead (a crash on this message, or a kill).
-        reading.cancel()
+        # last ones ended with the process instead (a crash on this message, or a kill). It is
+        # not read here again; a worker reads it still, so that its death on it is not put
+        # down to the message after.
+        if reading.in_worker:
+            this.readers.result(reading)
         where = store.set_aside(kept.id, f"已开始处理 {limit} 次，每次都在中途中断")
         oplog.error(
             f"邮件 #{kept.id} 已开始处理 {limit} 次，每次程序都在处理中途中断（可能是附件触发了程序崩溃，"

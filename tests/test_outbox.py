@@ -48,6 +48,17 @@ def test_a_key_is_queued_once_even_after_a_restart(store: Store, outbox: Outbox,
     assert item.subject == "回执：盐湖区第1周进展"
 
 
+def test_a_key_queued_twice_in_one_held_transaction_keeps_the_rest_of_it(store: Store, outbox: Outbox) -> None:
+    with store.transaction():
+        assert outbox.enqueue(ack_key(7), MailKind.ACK, "yanhu@county.test", mail())
+        assert not outbox.enqueue(ack_key(7), MailKind.ACK, "yanhu@county.test", mail("另一封"))
+        assert outbox.enqueue(ack_key(8), MailKind.ACK, "yanhu@county.test", mail())
+    assert [(item.key, item.subject) for item in outbox.items()] == [
+        (ack_key(7), "回执：盐湖区第1周进展"),
+        (ack_key(8), "回执：盐湖区第1周进展"),
+    ]
+
+
 def test_the_exact_bytes_are_kept(outbox: Outbox) -> None:
     message = mail()
     outbox.enqueue(ack_key(1), MailKind.ACK, "yanhu@county.test", message)
