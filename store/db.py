@@ -265,9 +265,7 @@ class Store:
 
     def checkpoint(self, source: str) -> Checkpoint | None:
         with self.db.connect() as conn:
-            row = conn.execute(
-                select(schema.checkpoints).where(schema.checkpoints.c.source == source)
-            ).first()
+            row = conn.execute(_CHECKPOINT, {"source": source}).first()
         return Checkpoint(row.uidvalidity, row.last_uid) if row else None
 
     def advance_checkpoint(self, source: str, uidvalidity: int, uid: int) -> None:
@@ -413,7 +411,7 @@ class Store:
     def _insert(self, seen: Seen, **values: Any) -> int:
         try:
             with self.db.begin() as conn:
-                return _new_id(conn.execute(insert(schema.messages).values(**self._row(seen, **values))))
+                return _new_id(conn.execute(_INSERT_MESSAGE, self._row(seen, **values)))
         except IntegrityError:
             # Recorded already (a crash after the insert, before the checkpoint moved).
             return self._id_of(seen)
