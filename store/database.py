@@ -9,8 +9,8 @@ commit that way, although each is written by the part of the program it belongs 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -37,26 +37,23 @@ class Database:
             finally:
                 self._held.conn = None
 
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
+    def begin(self) -> AbstractContextManager[Connection]:
         """A connection in a transaction: the one held on this thread, else a new one that
         commits when the block ends."""
-        held = self._connection()
-        if held is not None:
-            yield held
-            return
-        with self.engine.begin() as conn:
-            yield conn
+        return self._held_or(self.engine.begin)
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
+    def connect(self) -> AbstractContextManager[Connection]:
         """A connection to read with: the one held on this thread (it sees what the held
         transaction wrote), else a new one."""
+        return self._held_or(self.engine.connect)
+
+    @contextmanager
+    def _held_or(self, opening: Callable[[], AbstractContextManager[Connection]]) -> Iterator[Connection]:
         held = self._connection()
         if held is not None:
             yield held
             return
-        with self.engine.connect() as conn:
+        with opening() as conn:
             yield conn
 
     def dispose(self) -> None:

@@ -37,16 +37,23 @@ def test_a_dropped_connection_is_reopened_and_the_same_folder_read(
         assert source.uidvalidity == validity
         [(uid, pieces)] = list(source.bodies([("3", None)]))
         assert uid == "3" and b"".join(pieces).endswith(b"body 2\r\n")
-    logins = imap_account.server.wait_logged_out(imap_account.username).count(
-        f"Login: user=<{imap_account.username}>"
-    )
-    assert logins == 2
+    assert logins(imap_account) == 2
 
 
-def big_mails(account: Account, t: datetime, count: int) -> dict[str, bytes]:
-    """`count` mails of 400 kB each, more than any buffer between the server and a FETCH holds."""
-    rng = random.Random(count)
-    for n in range(count):
+def logins(account: Account) -> int:
+    """How often our source logged in, counted once it has logged out."""
+    return account.server.wait_logged_out(account.username).count(f"Login: user=<{account.username}>")
+
+
+T = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
+
+
+@pytest.fixture
+def big_mails(imap_account: Account, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Five mails of 400 kB each, more than any buffer between the server and a FETCH holds."""
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
+    account, t, rng = imap_account, T, random.Random(5)
+    for n in range(5):
         body = base64.encodebytes(rng.randbytes(300_000))
         account.append(f"From: a@county.test\r\nSubject: {n}\r\n\r\n".encode() + body, t)
     with account.client() as client:
@@ -56,44 +63,32 @@ def big_mails(account: Account, t: datetime, count: int) -> dict[str, bytes]:
 
 
 def test_a_connection_dropped_in_the_middle_of_a_fetch_goes_on_with_the_bodies_not_yet_taken(
-    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+    imap_account: Account, big_mails: dict[str, bytes]
 ) -> None:
-    t = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
-    expected = big_mails(imap_account, t, 5)
-    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
     with ImapSource(_config(imap_account)) as source:
-        bodies = source.bodies([(uid, len(raw)) for uid, raw in expected.items()])
+        bodies = source.bodies([(uid, len(raw)) for uid, raw in big_mails.items()])
         uid, pieces = next(bodies)
         got = [(uid, b"".join(pieces))]
         client = source._client
         assert client is not None
         client._imap.sock.shutdown(socket.SHUT_RDWR)  # the answer is still coming
         got += [(uid, b"".join(pieces)) for uid, pieces in bodies]
-    assert got == list(expected.items())  # each once, in order
-    logins = imap_account.server.wait_logged_out(imap_account.username).count(
-        f"Login: user=<{imap_account.username}>"
-    )
-    assert logins == 2
+    assert got == list(big_mails.items())  # each once, in order
+    assert logins(imap_account) == 2
 
 
 def test_a_fetch_left_in_the_middle_costs_the_connection_and_the_next_command_gets_a_new_one(
-    imap_account: Account, monkeypatch: pytest.MonkeyPatch
+    imap_account: Account, big_mails: dict[str, bytes]
 ) -> None:
-    t = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
-    expected = big_mails(imap_account, t, 5)
-    monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
     with ImapSource(_config(imap_account)) as source:
-        bodies = source.bodies([(uid, len(raw)) for uid, raw in expected.items()])
+        bodies = source.bodies([(uid, len(raw)) for uid, raw in big_mails.items()])
         assert isinstance(bodies, Generator)
         uid, pieces = next(bodies)
-        assert b"".join(pieces) == expected[uid]
+        assert b"".join(pieces) == big_mails[uid]
         bodies.close()  # e.g. the daemon is told to stop
         assert source._client is None
-        assert source.candidates(0, t, set()) == list(expected)
-    logins = imap_account.server.wait_logged_out(imap_account.username).count(
-        f"Login: user=<{imap_account.username}>"
-    )
-    assert logins == 2
+        assert source.candidates(0, T, set()) == list(big_mails)
+    assert logins(imap_account) == 2
 
 
 def _config(account: Account) -> MailboxConfig:
