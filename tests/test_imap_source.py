@@ -52,11 +52,11 @@ T = datetime(2023, 6, 5, 9, 0, tzinfo=BEIJING)
 def big_mails(imap_account: Account, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     """Five mails of 400 kB each, more than any buffer between the server and a FETCH holds."""
     monkeypatch.setenv(IMAP_PASSWORD_ENV, imap_account.password)
-    account, t, rng = imap_account, T, random.Random(5)
+    rng = random.Random(5)
     for n in range(5):
         body = base64.encodebytes(rng.randbytes(300_000))
-        account.append(f"From: a@county.test\r\nSubject: {n}\r\n\r\n".encode() + body, t)
-    with account.client() as client:
+        imap_account.append(f"From: a@county.test\r\nSubject: {n}\r\n\r\n".encode() + body, T)
+    with imap_account.client() as client:
         client.select_folder("INBOX", readonly=True)
         found = client.fetch(client.search(["ALL"]), [b"BODY.PEEK[]"])
     return {str(uid): bytes(data[b"BODY[]"]) for uid, data in found.items()}
