@@ -149,6 +149,9 @@ def cli() -> None:
 def poll() -> None:
     settings = _settings()
     with connected_ahead(open_source(settings.mailbox)) as source:
+        from ingest.readers import prepare
+
+        prepare()  # the readers load in a process of their own meanwhile, too
         _run(settings, lambda ctx: _poll(ctx, source))
 
 

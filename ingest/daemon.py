@@ -20,6 +20,7 @@ from ingest.context import Context
 from ingest.cycle import poll
 from ingest.due import send_due
 from ingest.progress import Progress
+from ingest.readers import prepare as prepare_readers
 from store.config import Settings
 from store.lock import LockHeld, exclusive
 from store.model import BaosongError
@@ -49,6 +50,7 @@ class Daemon:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, self._on_signal)
             self._say(f"baosong 已启动：每 {minutes:g} 分钟收取一次邮件，每分钟检查提醒和汇总")
+            prepare_readers()
             scheduler.start()
             self.stopping.wait()
             scheduler.shutdown(wait=True)  # lets a running job finish its current message

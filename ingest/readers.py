@@ -8,15 +8,20 @@ attempt, and the next is read by a new worker.
 
 Large messages are read in the poll's own process, where their attachments are not copied
 between processes; so are all messages when no worker can be started.
+
+Workers are not forks of the poll's process: a fork made while another thread imports a module
+(a daemon job loading openpyxl, say) inherits that module's import lock, held by a thread the
+fork does not have, and hangs on its first import of it. They are forked instead from a server
+process of their own (multiprocessing's forkserver): a fresh interpreter, one thread, that has
+loaded the readers once (`prepare`), so that every worker starts at once with them.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import multiprocessing
-import os
+import multiprocessing.forkserver
 import signal
 import threading
 import traceback
@@ -40,6 +45,11 @@ if TYPE_CHECKING:
     from parsers.reading import Converter
 
 log = logging.getLogger(__name__)
+
+# What the process that workers are forked from loads before it forks any: the readers, the
+# HEIC decoder that the first photo would load, and the command line, which every worker
+# imports again when it runs the `baosong` script anew (multiprocessing has each one do so).
+_WORKER_MODULES = ["ingest.cli", "ingest.readers", "parsers.contents", "pillow_heif"]
 
 # Above this size a message is read here: its attachments would otherwise be held twice, once
 # in each process. Phone photos and forms are far smaller; videos and scans are not.
@@ -121,9 +131,8 @@ class Readers:
     """Reads kept messages with `read_kept`, in one worker process.
 
     One worker: the poll's own thread is as busy filing, and there are two cores here. The
-    worker is started (`start`, or the first `result`) on the thread that uses the results, and
-    lives no longer than it; `submit` may be called from any thread. Use it in a `with` block:
-    leaving it stops the worker after the message in hand.
+    worker is started by `start`, or the first `result`; `submit` may be called from any
+    thread. Use it in a `with` block: leaving it stops the worker after the message in hand.
     """
 
     def __init__(self, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo) -> None:
@@ -192,15 +201,10 @@ class Readers:
     def _start(self) -> None:
         if self._pool is not None or self._in_process:
             return
-        # A fork of this process: it starts at once, with the parsers already imported. It
-        # runs only the pure parsers, which take none of the locks that other threads here may
-        # hold (logging's, which they may, Python renews at a fork), and it is killed with
-        # the thread that forked it, so it never outlives the poll holding a file lock.
-        context = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(1, context, _take_arguments, (os.getpid(), *self._args))
+        self._pool = ProcessPoolExecutor(1, _forkserver(), _take_arguments, self._args)
         self._started += 1
         try:
-            self._ready = self._pool.submit(_ready)  # forks the worker, from this thread
+            self._ready = self._pool.submit(_ready)  # asks for the worker: from this thread
         except Exception as exc:  # no process can be made here: read in this one
             log.debug("no reading worker could start (%r); reading in this process", exc)
             self._discard(wait=False)
@@ -234,23 +238,17 @@ def _ready() -> bool:
 _arguments: tuple[tuple[FormDefinition, ...], Converter | None, tzinfo] | None = None
 
 
-def _take_arguments(
-    parent: int, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo
-) -> None:
-    """In the worker, once: die with the thread that forked it; keep what every reading needs,
-    and load the readers' libraries (images, documents), which the poll's own process never
-    loads unless it reads a message itself."""
+def _take_arguments(definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo) -> None:
+    """In the worker, once: die with the process it was forked from (which ends with the
+    poll's), and keep what every reading needs."""
     global _arguments
     _die_with_parent()
-    if os.getppid() != parent:  # it died before we asked
-        os._exit(0)
     _arguments = (definitions, convert, zone)
-    import parsers.contents  # noqa: F401
 
 
 def _die_with_parent() -> None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # this program's symbols: prctl is libc's
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the worker ends when its queue closes
         pass
@@ -262,6 +260,19 @@ _PR_SET_PDEATHSIG = 1
 def _read_in_worker(path: Path) -> Reading:
     assert _arguments is not None
     return read_kept(path, *_arguments)
+
+
+def prepare() -> None:
+    """Start the process that workers are forked from now, so that it has loaded the readers
+    by the time a poll first needs a worker. Safe from any thread: it is a new interpreter."""
+    _forkserver()
+    multiprocessing.forkserver.ensure_running()
+
+
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_MODULES)  # heeded when the server starts
+    return context
 
 
 def read_ahead(paths: Iterable[Path], readers: Readers, held: int) -> Iterator[Pending]:

@@ -17,28 +17,12 @@ class LockHeld(BaosongError):
     """Another baosong process holds the lock for this mailbox (or data folder)."""
 
 
-# The descriptors of the locks this process holds. A forked child (a reading worker) gets
-# copies of them, and a flock lasts until every copy is closed: it would keep the lock past
-# its release here.
-_held: set[int] = set()
-
-
-def _forget_in_child() -> None:
-    for fd in list(_held):
-        os.close(fd)
-    _held.clear()
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
-
-
 @contextmanager
 def exclusive(folder: Path, name: str, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the lock called `name` under `folder`, waiting up to `wait_seconds` for it."""
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
     fd = os.open(folder / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    _held.add(fd)
     try:
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -53,5 +37,4 @@ def exclusive(folder: Path, name: str, wait_seconds: float = 0.0) -> Iterator[No
         os.write(fd, f"{os.getpid()} {name}\n".encode())
         yield
     finally:
-        _held.discard(fd)
         os.close(fd)  # closing releases the lock

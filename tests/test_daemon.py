@@ -95,7 +95,8 @@ def test_sigterm_mid_poll_finishes_the_message_in_hand(imap_account: Account, tm
     )
     log = tmp_path / "data" / "operator.log"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not log.exists() or "收到" not in log.read_text(encoding="utf-8")):
+    # The first message filed ("[信息] 收到 …"; a reminder's subject may say 尚未收到).
+    while time.monotonic() < deadline and (not log.exists() or "] 收到 " not in log.read_text(encoding="utf-8")):
         time.sleep(0.01)
     daemon.send_signal(signal.SIGTERM)
     _, err = daemon.communicate(timeout=60)

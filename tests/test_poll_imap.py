@@ -262,7 +262,7 @@ def test_sigkill_mid_batch_loses_nothing_and_files_nothing_twice(
     log_path = config.parent / "data" / "operator.log"
 
     def filed_enough() -> bool:
-        return log_path.exists() and log_path.read_text(encoding="utf-8").count("收到") >= kill_after_lines
+        return log_path.exists() and log_path.read_text(encoding="utf-8").count("] 收到 ") >= kill_after_lines
 
     poll_killed_when(config, imap_account, filed_enough)
 

@@ -3,12 +3,17 @@ outcome a value, and a worker that dies on a message takes only that message's r
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -17,6 +22,7 @@ from ingest.readers import (
     NotAMessage,
     Read,
     Readers,
+    Reading,
     ReadingFailed,
     SpoolUnreadable,
     read_ahead,
@@ -26,6 +32,7 @@ from parsers.forms import builtin_definitions
 from parsers.images import BEIJING
 from store.lock import exclusive
 from tests.mailfactory import auto_reply, county_mail
+from tests.servers import wait_until
 from tests.test_images import encode, scene
 
 FILES = Path(__file__).parent / "cases" / "files"
@@ -119,13 +126,21 @@ def test_a_worker_dying_on_a_message_fails_only_that_message(tmp_path: Path) -> 
     assert all(isinstance(g, Read) and g.contents is not None for g in got[2:])
 
 
-def test_when_no_worker_gets_going_messages_are_read_in_this_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class _EndsTheWorker:
+    """A converter that never reaches a worker: unpacking it there ends the process, as a
+    worker that cannot start ends."""
+
+    def __reduce__(self) -> tuple[Callable[[int], NoReturn], tuple[int]]:
+        return os._exit, (1,)
+
+    def __call__(self, data: bytes, target: str) -> bytes:
+        raise AssertionError("a photo mail needs no conversion")
+
+
+def test_when_no_worker_gets_going_messages_are_read_in_this_process(tmp_path: Path) -> None:
     path = _spooled(tmp_path, "1", _photo_mail(1))
     # Each worker ends as it starts, before it can take any message.
-    monkeypatch.setattr(readers_module, "_die_with_parent", lambda: os._exit(1))
-    with Readers(DEFINITIONS, None, BEIJING) as readers:
+    with Readers(DEFINITIONS, _EndsTheWorker(), BEIJING) as readers:
         readers.start()
         got = readers.result(readers.submit(path, path.stat().st_size))
         assert readers.submit(path, 1).in_worker is False  # and none is tried again
@@ -164,6 +179,42 @@ def test_a_worker_does_not_keep_a_lock_past_its_release_here(tmp_path: Path) -> 
             assert isinstance(readers.result(readers.submit(path, path.stat().st_size)), Read)
         with exclusive(tmp_path / "locks", "outbox"):  # the worker still runs, and holds nothing
             assert multiprocessing.active_children()
+
+
+class _ImportsWhenCalled:
+    """A converter that imports `module` when it is asked to convert, then fails."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    def __call__(self, data: bytes, target: str) -> bytes:
+        importlib.import_module(self.module)
+        raise OSError("no converter here")
+
+
+def test_a_worker_started_while_another_thread_imports_a_module_it_needs_gets_going(tmp_path: Path) -> None:
+    # As in the daemon: a job imports a library just as the poll starts its worker. A fork of
+    # this process would inherit the library's import lock, held by a thread it does not have.
+    path = _spooled(tmp_path, "1", _old_word_mail())  # its .doc is converted: the import
+    sys.modules.pop("tests.slow_import", None)
+    importing = threading.Thread(target=importlib.import_module, args=("tests.slow_import",))
+    importing.start()
+    assert wait_until(lambda: "tests.slow_import" in sys.modules, 5.0)
+    got: list[Reading] = []
+    with Readers(DEFINITIONS, _ImportsWhenCalled("tests.slow_import"), BEIJING) as readers:
+        readers.start()
+        reading = threading.Thread(target=lambda: got.append(readers.result(readers.submit(path, 1000))))
+        reading.start()
+        reading.join(30)
+        hung = reading.is_alive()
+        for child in multiprocessing.active_children() if hung else ():
+            os.kill(child.pid or 0, signal.SIGKILL)  # so that leaving the block does not hang too
+        reading.join(30)
+    importing.join()
+    assert not hung
+    [read] = got
+    assert isinstance(read, Read) and read.contents is not None
+    assert read.message.envelope.subject == "盐湖区第1周统计表"
 
 
 def test_a_large_message_is_read_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
