@@ -18,11 +18,11 @@ loaded the readers once (`prepare`), so that every worker starts at once with th
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import multiprocessing.forkserver
-import signal
+import os
+import select
 import threading
 import traceback
 from collections import deque
@@ -104,7 +104,7 @@ def read_kept(path: Path, definitions: tuple[FormDefinition, ...], convert: Conv
     automatic = machine_made(message.envelope, message.envelope.header("content-type") or "")
     if automatic is not None:
         return Read(message, None, automatic)
-    from parsers.contents import read_contents  # the image and document libraries: see `_take_arguments`
+    from parsers.contents import read_contents  # the image and document libraries: see _WORKER_MODULES
 
     try:
         return Read(message, read_contents(message, definitions, convert, zone))
@@ -201,7 +201,7 @@ class Readers:
     def _start(self) -> None:
         if self._pool is not None or self._in_process:
             return
-        self._pool = ProcessPoolExecutor(1, _forkserver(), _take_arguments, self._args)
+        self._pool = ProcessPoolExecutor(1, _forkserver(), _take_arguments, (os.getpid(), *self._args))
         self._started += 1
         try:
             self._ready = self._pool.submit(_ready)  # asks for the worker: from this thread
@@ -238,23 +238,26 @@ def _ready() -> bool:
 _arguments: tuple[tuple[FormDefinition, ...], Converter | None, tzinfo] | None = None
 
 
-def _take_arguments(definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo) -> None:
-    """In the worker, once: die with the process it was forked from (which ends with the
-    poll's), and keep what every reading needs."""
+def _take_arguments(
+    poll: int, definitions: tuple[FormDefinition, ...], convert: Converter | None, zone: tzinfo
+) -> None:
+    """In the worker, once: end with the process `poll` that reads the results, and keep
+    what every reading needs."""
     global _arguments
-    _die_with_parent()
+    threading.Thread(target=_end_with, args=(poll,), name="baosong-watch", daemon=True).start()
     _arguments = (definitions, convert, zone)
 
 
-def _die_with_parent() -> None:
+def _end_with(poll: int) -> None:
+    """End this worker when the process `poll` ends, however it ends (a poll killed with
+    SIGKILL says nothing: the worker, waiting for work, would wait for ever, and keep the
+    process it was forked from waiting for it)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)  # this program's symbols: prctl is libc's
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the worker ends when its queue closes
-        pass
-
-
-_PR_SET_PDEATHSIG = 1
+        watched = os.pidfd_open(poll)
+    except ProcessLookupError:
+        os._exit(0)
+    select.select([watched], [], [])
+    os._exit(0)
 
 
 def _read_in_worker(path: Path) -> Reading:

@@ -7,6 +7,7 @@ import importlib
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -215,6 +216,40 @@ def test_a_worker_started_while_another_thread_imports_a_module_it_needs_gets_go
     [read] = got
     assert isinstance(read, Read) and read.contents is not None
     assert read.message.envelope.subject == "盐湖区第1周统计表"
+
+
+_KEPT_BUSY = """
+import multiprocessing, multiprocessing.forkserver, sys, time
+from pathlib import Path
+from ingest.readers import Readers
+from parsers.forms import builtin_definitions
+from parsers.images import BEIJING
+path = Path(sys.argv[1])
+with Readers(builtin_definitions(), None, BEIJING) as readers:
+    readers.result(readers.submit(path, path.stat().st_size))
+    [worker] = multiprocessing.active_children()
+    print(worker.pid, multiprocessing.forkserver._forkserver._forkserver_pid, flush=True)
+    time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_poll_killed_outright_takes_its_worker_and_the_worker_server_with_it(tmp_path: Path) -> None:
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    poll = subprocess.Popen([sys.executable, "-c", _KEPT_BUSY, str(path)], stdout=subprocess.PIPE, text=True)
+    assert poll.stdout is not None
+    worker, server = (int(pid) for pid in poll.stdout.readline().split())
+    assert _running(worker) and _running(server)
+    poll.kill()  # SIGKILL: nothing of the poll runs any more
+    poll.wait()
+    assert wait_until(lambda: not _running(worker) and not _running(server), 10.0)
 
 
 def test_a_large_message_is_read_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
