@@ -204,7 +204,7 @@ class Readers:
         self._pool = ProcessPoolExecutor(1, _forkserver(), _take_arguments, (os.getpid(), *self._args))
         self._started += 1
         try:
-            self._ready = self._pool.submit(_ready)  # asks for the worker: from this thread
+            self._ready = self._pool.submit(_ready)  # the pool starts its worker for it
         except Exception as exc:  # no process can be made here: read in this one
             log.debug("no reading worker could start (%r); reading in this process", exc)
             self._discard(wait=False)
@@ -254,8 +254,10 @@ def _end_with(poll: int) -> None:
     process it was forked from waiting for it)."""
     try:
         watched = os.pidfd_open(poll)
-    except ProcessLookupError:
+    except ProcessLookupError:  # gone already
         os._exit(0)
+    except AttributeError:  # not Linux: nothing to watch with; the worker ends with its pool
+        return
     select.select([watched], [], [])
     os._exit(0)
 
