@@ -230,7 +230,7 @@ def test_messages_are_filed_while_later_bodies_are_still_being_fetched(
 
     def slow_after_the_first(client: IMAPClient, numbers: list[int]) -> Iterator[tuple[int, bytes]]:
         for body in real(client, numbers):
-            if filed_before:  # not the first: wait a while for the poll's thread to file one
+            if filed_before:  # not the first: wait for the poll's thread to file the ones before
                 wait_until(lambda: filed() >= len(filed_before), 5.0)
             filed_before.append(filed())
             yield body
