@@ -201,9 +201,9 @@ class Readers:
     def _start(self) -> None:
         if self._pool is not None or self._in_process:
             return
-        self._pool = ProcessPoolExecutor(1, _forkserver(), _take_arguments, (os.getpid(), *self._args))
-        self._started += 1
         try:
+            self._pool = ProcessPoolExecutor(1, _forkserver(), _take_arguments, (os.getpid(), *self._args))
+            self._started += 1
             self._ready = self._pool.submit(_ready)  # the pool starts its worker for it
         except Exception as exc:  # no process can be made here: read in this one
             log.debug("no reading worker could start (%r); reading in this process", exc)
@@ -269,9 +269,13 @@ def _read_in_worker(path: Path) -> Reading:
 
 def prepare() -> None:
     """Start the process that workers are forked from now, so that it has loaded the readers
-    by the time a poll first needs a worker. Safe from any thread: it is a new interpreter."""
+    by the time a poll first needs a worker. Safe from any thread: it is a new interpreter.
+    Where no process can be started, nothing is: messages are then read in this one."""
     _forkserver()
-    multiprocessing.forkserver.ensure_running()
+    try:
+        multiprocessing.forkserver.ensure_running()
+    except Exception as exc:  # `Readers` finds out again, and reads here
+        log.debug("the process that workers come from could not start (%r)", exc)
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext:

@@ -252,6 +252,39 @@ def test_a_poll_killed_outright_takes_its_worker_and_the_worker_server_with_it(t
     assert wait_until(lambda: not _running(worker) and not _running(server), 10.0)
 
 
+_NO_PROCESSES = """
+import socket, sys
+
+
+class NoSockets(socket.socket):  # as where every descriptor is taken: the forkserver wants one
+    def __init__(self, *args, **kwargs):
+        raise OSError(24, "Too many open files")
+
+
+socket.socket = NoSockets
+sys.executable = "/nonexistent/python"  # and where no program can be started
+from pathlib import Path
+from ingest.readers import Readers, prepare
+from parsers.forms import builtin_definitions
+from parsers.images import BEIJING
+prepare()
+path = Path(sys.argv[1])
+with Readers(builtin_definitions(), None, BEIJING) as readers:
+    readers.start()
+    print(type(readers.result(readers.submit(path, path.stat().st_size))).__name__)
+    print(readers.submit(path, 1).in_worker)
+"""
+
+
+def test_where_no_process_can_be_started_messages_are_read_in_this_one(tmp_path: Path) -> None:
+    path = _spooled(tmp_path, "1", _photo_mail(1))
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_PROCESSES, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Read", "False"]
+
+
 def test_a_large_message_is_read_in_this_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readers_module, "WORKER_MAX_BYTES", 1000)
     path = _spooled(tmp_path, "1", _photo_mail(1))
