@@ -15,17 +15,18 @@ from ingest.context import Context
 from ingest.progress import Progress
 from ingest.readers import NotAMessage, Pending, Readers, ReadingFailed, SpoolUnreadable, read_ahead
 from ingest.sources import Listing, MailboxError, MailSource, open_source
-from notify.ack import AckFacts, CloudLink, Problem, ProblemKind
+from notify.ack import AckFacts, CloudLink, Problem
 from notify.figures import FormLabels
 from parsers import parse_envelope
 from parsers.autoreply import answer_allowed
 from parsers.classify import could_be_report
+from parsers.concerns import Concern
 from parsers.errors import ParseError
 from parsers.message import Envelope, Message
 from parsers.submission import Submission, read_submission
 from store.db import Activity, Duplicate, FileToKeep, Filing, History, Kept, PhotoRecord, Seen, Spooled, Store
 from store.lock import exclusive
-from store.model import Outcome
+from store.model import Outcome, ProblemKind
 
 log = logging.getLogger(__name__)
 
@@ -557,7 +558,7 @@ def _acknowledge(ctx: Context, kept: Kept, message: Message, submission: Submiss
             for c in submission.contents.cloud_links
         ),
         figures=FormLabels.from_definitions(ctx.definitions).labelled(submission.figures),
-        problems=tuple(Problem(_problem_kind(w), w) for w in submission.warnings),
+        problems=tuple(Problem(w.kind, w) for w in submission.warnings),
         replaced_earlier=ctx.store.earlier_submission(filing.unit, deadline.id, kept.id),
     )
     notifier = ctx.notifier
@@ -606,19 +607,6 @@ def _learn_liaisons(
             ctx.oplog.info(f"从{unit}的联络员表登记报送邮箱 {address}（邮件 #{kept.id}）")
 
 
-def _problem_kind(warning: str) -> ProblemKind:
-    """Which advice the ack gives for a warning (the advice texts are in the templates)."""
-    if warning.endswith("未填写"):
-        return ProblemKind.BLANK
-    if "无法" in warning or "损坏" in warning or "密码" in warning:
-        return ProblemKind.UNREADABLE
-    if "请核实" in warning:
-        return ProblemKind.SUSPICIOUS
-    if "没有找到附件2" in warning:
-        return ProblemKind.FORM_MISSING
-    return ProblemKind.OTHER
-
-
 def _who(seen: Seen) -> str:
     return f"{seen.sender_name}<{seen.sender}>" if seen.sender_name else f"<{seen.sender}>"
 
@@ -641,10 +629,10 @@ def _filed_line(
     )
 
 
-def _brief(warnings: Sequence[str]) -> list[str]:
+def _brief(warnings: Sequence[Concern]) -> list[str]:
     """Warnings for one log line: the blanks left empty counted, not listed one by one."""
-    blanks = [w for w in warnings if w.endswith("未填写")]
-    rest = [w for w in warnings if not w.endswith("未填写")]
+    blanks = [w for w in warnings if w.kind is ProblemKind.BLANK]
+    rest = [w for w in warnings if w.kind is not ProblemKind.BLANK]
     return ([f"附件2 有 {len(blanks)} 个空未填写"] if blanks else []) + rest
 
 

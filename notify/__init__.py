@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Set
 from datetime import datetime
 
-from notify.ack import AckFacts, AckOutcome, CloudLink, LoopCheck, Problem, ProblemKind, build_ack, queue_ack
+from notify.ack import AckFacts, AckOutcome, CloudLink, LoopCheck, Problem, build_ack, queue_ack
 from notify.digest import digest_due, queue_digest
 from notify.mail import Letterhead
 from notify.remind import (
@@ -37,7 +37,7 @@ from notify.sender import DeliveryReport, Throttle, deliver
 from notify.templates import Rendered, TemplateProblem, Templates
 from store.config import Settings
 from store.database import Database
-from store.model import Deadline
+from store.model import Deadline, ProblemKind
 from store.oplog import OperatorLog
 from store.outbox import MailKind, Outbox, OutboxSummary, digest_key
 

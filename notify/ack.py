@@ -16,7 +16,7 @@ from typing import Protocol
 
 from notify.mail import AutoSubmitted, Letterhead, compose
 from notify.templates import Templates
-from store.model import Deadline, State
+from store.model import Deadline, ProblemKind, State
 from store.oplog import OperatorLog
 from store.outbox import MailKind, Outbox, ack_key
 
@@ -52,16 +52,6 @@ _GROUP_EXTENSIONS = {
 def file_group(name: str) -> FileGroup:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     return next((g for g, exts in _GROUP_EXTENSIONS.items() if extension in exts), FileGroup.OTHER)
-
-
-class ProblemKind(enum.StrEnum):
-    """What is wrong; the advice for each is in the templates (`_advice.j2`)."""
-
-    BLANK = "blank"  # blanks of 附件2 left empty
-    UNREADABLE = "unreadable"  # a file that could not be opened
-    SUSPICIOUS = "suspicious"  # a figure that looks wrong
-    FORM_MISSING = "form_missing"  # an expected form is not among the files
-    OTHER = "other"
 
 
 @dataclass(frozen=True)

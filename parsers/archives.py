@@ -26,7 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from parsers.concerns import Concern
 from parsers.filetypes import FileType, Format, sniff
+from store.model import ProblemKind
 
 MiB = 1024 * 1024
 
@@ -90,8 +92,10 @@ class Expansion:
         return all(issue.problem is Problem.UNSAFE_NAME for issue in self.issues)
 
     @property
-    def warnings(self) -> tuple[str, ...]:
-        return tuple(issue.message for issue in self.issues)
+    def warnings(self) -> tuple[Concern, ...]:
+        # Each message says what to send instead; the advice for an unreadable document
+        # (save it again from Word) does not fit an archive.
+        return tuple(Concern(ProblemKind.OTHER, issue.message) for issue in self.issues)
 
 
 def expand(filename: str, data: bytes, limits: ArchiveLimits | None = None) -> Expansion:
@@ -382,7 +386,7 @@ _XML_PARTS = (".xml", ".rels", ".vml")
 _PROLOG_LIMIT = 64 * 1024
 
 
-def check_ooxml(data: bytes, limits: ArchiveLimits | None = None) -> str | None:
+def check_ooxml(data: bytes, limits: ArchiveLimits | None = None) -> Concern | None:
     """A warning when a .docx/.xlsx is an XML or zip bomb; None when it is safe to parse.
 
     python-docx and openpyxl read the parts through zipfile, which never yields more than a
@@ -395,29 +399,34 @@ def check_ooxml(data: bytes, limits: ArchiveLimits | None = None) -> str | None:
         with zipfile.ZipFile(io.BytesIO(data)) as zipped:
             infos = zipped.infolist()
             if len(infos) > limits.max_members:
-                return (
+                return Concern(
+                    ProblemKind.OTHER,
                     f"文件内部有 {len(infos)} 个部件，超过 {limits.max_members} 个，"
-                    "疑似恶意文件，未读取"
+                    "疑似恶意文件，未读取",
                 )
             declared = sum(info.file_size for info in infos)
             if declared > limits.max_total_bytes:
-                return (
+                return Concern(
+                    ProblemKind.OTHER,
                     f"文件解压后有 {declared // MiB} MB，超过 {limits.max_total_bytes // MiB} MB，"
-                    "疑似“XML 炸弹”，未读取"
+                    "疑似“XML 炸弹”，未读取",
                 )
             for info in infos:
                 if _too_compressed(info.file_size, info.compress_size, limits):
-                    return (
+                    return Concern(
+                        ProblemKind.OTHER,
                         f"文件中的「{info.filename}」解压后是压缩前的 "
-                        f"{info.file_size // max(info.compress_size, 1)} 倍，疑似“XML 炸弹”，未读取"
+                        f"{info.file_size // max(info.compress_size, 1)} 倍，疑似“XML 炸弹”，未读取",
                     )
             for info in infos:
                 if info.filename.lower().endswith(_XML_PARTS):
                     warning = _check_prolog(zipped, info)
                     if warning is not None:
-                        return warning
+                        return Concern(ProblemKind.OTHER, warning)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error):
-        return "文件已损坏（可能没有传完整），不是有效的 Office 文档，请单位重新发送"
+        return Concern(
+            ProblemKind.UNREADABLE, "文件已损坏（可能没有传完整），不是有效的 Office 文档，请单位重新发送"
+        )
     return None
 
 

@@ -11,12 +11,14 @@ from datetime import datetime, tzinfo
 
 from parsers.archives import ArchiveLimits, check_ooxml, expand
 from parsers.cloudlinks import CloudLink, find_cloud_attachments
+from parsers.concerns import Concern
 from parsers.filetypes import IMAGES, Format, sniff
 from parsers.formreading import FormReading
 from parsers.forms import Contact, FormDefinition, MediaRow
 from parsers.images import read_image
 from parsers.message import Attachment, Message
 from parsers.reading import Converter, read_body, read_document
+from store.model import ProblemKind
 
 _FORM_FORMATS = frozenset(
     {Format.DOCX, Format.XLSX, Format.DOC, Format.XLS, Format.WPS, Format.ET, Format.RTF,
@@ -39,7 +41,7 @@ class Contents:
     readings: tuple[FormReading, ...]
     photos: tuple[Photo, ...]
     cloud_links: tuple[CloudLink, ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[Concern, ...]
 
     def forms(self, form_id: str) -> tuple[FormReading, ...]:
         return tuple(r for r in self.readings if r.form == form_id)
@@ -67,7 +69,7 @@ def read_contents(
     limits: ArchiveLimits | None = None,
 ) -> Contents:
     files: list[Attachment] = []
-    warnings: list[str] = []
+    warnings: list[Concern] = []
     for attachment in message.attachments:
         expansion = expand(attachment.filename, attachment.data, limits)
         warnings.extend(expansion.warnings)
@@ -83,7 +85,8 @@ def read_contents(
         kind = sniff(item.data, item.filename)
         warnings.extend(kind.notes)
         if kind.encrypted:
-            warnings.append(f"“{item.filename}”设有密码，无法打开，请单位发送不加密的文件")
+            problem = ProblemKind.UNREADABLE if kind.format in _FORM_FORMATS else ProblemKind.OTHER
+            warnings.append(Concern(problem, f"“{item.filename}”设有密码，无法打开，请单位发送不加密的文件"))
         elif kind.format in IMAGES:
             facts = read_image(item.data, zone=zone)
             warnings.extend(facts.warnings)

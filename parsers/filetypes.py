@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import olefile
 
+from parsers.concerns import Concern
+from store.model import ProblemKind
+
 
 class Format(enum.StrEnum):
     """The formats units send, plus the containers and near-misses worth telling apart."""
@@ -115,7 +118,7 @@ class FileType:
     format: Format
     encrypted: bool = False
     damaged: bool = False
-    notes: tuple[str, ...] = ()
+    notes: tuple[Concern, ...] = ()
 
     @property
     def is_archive(self) -> bool:
@@ -143,15 +146,17 @@ def sniff(data: bytes, filename: str) -> FileType:
         and found.format is not Format.EMPTY
         and not found.damaged  # a damaged file's format is a guess: no grounds to call a lie
     ):
-        notes.insert(0, f"「{filename}」的文件名是 .{ext}，实际内容是 {found.format.value} 文件")
+        lie = f"「{filename}」的文件名是 .{ext}，实际内容是 {found.format.value} 文件"
+        notes.insert(0, Concern(ProblemKind.OTHER, lie))
     if found.encrypted:
-        notes.append(f"「{filename}」设置了打开密码，无法读取，请单位发送不加密的文件")
+        locked = f"「{filename}」设置了打开密码，无法读取，请单位发送不加密的文件"
+        notes.append(Concern(ProblemKind.UNREADABLE, locked))
     return FileType(found.format, found.encrypted, found.damaged, tuple(notes))
 
 
 def _sniff(data: bytes, ext: str) -> FileType:
     if not data:
-        return FileType(Format.EMPTY, notes=("文件是空的（0 字节）",))
+        return FileType(Format.EMPTY, notes=(Concern(ProblemKind.OTHER, "文件是空的（0 字节）"),))
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
         return _sniff_zip(data, ext)
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -232,7 +237,8 @@ def _sniff_zip(data: bytes, ext: str) -> FileType:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
         # A truncated upload loses the central directory; the extension is the best guess left.
         guess = next((f for f in _ZIPPED if ext in _EXTENSIONS[f]), Format.ZIP)
-        return FileType(guess, damaged=True, notes=("文件已损坏（可能没有传完整），无法打开",))
+        damaged = Concern(ProblemKind.UNREADABLE, "文件已损坏（可能没有传完整），无法打开")
+        return FileType(guess, damaged=True, notes=(damaged,))
     if "[Content_Types].xml" in names:
         for prefix, found in (("word/", Format.DOCX), ("xl/", Format.XLSX), ("ppt/", Format.PPTX)):
             if any(name.startswith(prefix) for name in names):
@@ -269,7 +275,7 @@ def _sniff_ole(data: bytes, ext: str) -> FileType:
                 return FileType(Format.PPT, encrypted="EncryptedSummary" in streams)
             return FileType(Format.OLE)
     except Exception:  # olefile raises a zoo of types (OSError, struct.error, IndexError...)
-        return FileType(Format.OLE, damaged=True, notes=("文件已损坏，无法打开",))
+        return FileType(Format.OLE, damaged=True, notes=(Concern(ProblemKind.UNREADABLE, "文件已损坏，无法打开"),))
 
 
 def _word_encrypted(ole: olefile.OleFileIO[str]) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from parsers.align import BlankPlace, distinctive_words, place_blanks, without_remarks
+from parsers.concerns import Concern
 from parsers.forms import (
     BlankSpec,
     Clause,
@@ -25,6 +26,7 @@ from parsers.forms import (
 )
 from parsers.layout import Line, Section, Stream, fold
 from parsers.numerals import UNFILLED, read_blank
+from store.model import ProblemKind
 
 # Share of a clause's printed characters that must be found before its blanks are read.
 MIN_FOUND = 0.6
@@ -50,7 +52,7 @@ class FormReading:
     figures: Mapping[str, int | str | None] = field(default_factory=dict)
     contacts: tuple[Contact, ...] = ()
     rows: tuple[MediaRow, ...] = ()
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Concern, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,7 @@ def _read_place(place: BlankPlace, blank: BlankSpec) -> tuple[int | str | None, 
 
 def _pair_warnings(
     definition: FormDefinition, figures: Mapping[str, int | str | None]
-) -> list[str]:
+) -> list[Concern]:
     """Participants (人次) fewer than sessions (场) in the pair "（ ）场，参与（ ）人次"."""
     warnings = []
     for item in definition.items:
@@ -310,9 +312,12 @@ def _pair_warnings(
                 and many < few
             ):
                 warnings.append(
-                    f"{definition.attachment} 第{item.number}项 第{_index(people.key)}空 "
-                    f"参与 {many} {people.unit}少于第{_index(sessions.key)}空的 {few} "
-                    f"{sessions.unit}，请核实"
+                    Concern(
+                        ProblemKind.SUSPICIOUS,
+                        f"{definition.attachment} 第{item.number}项 第{_index(people.key)}空 "
+                        f"参与 {many} {people.unit}少于第{_index(sessions.key)}空的 {few} "
+                        f"{sessions.unit}，请核实",
+                    )
                 )
     return warnings
 
@@ -367,11 +372,11 @@ def _places(
 
 def _read_items(
     definition: FormDefinition, stream: Stream, start: int, end: int, in_body: bool
-) -> tuple[dict[str, int | str | None], list[str], int]:
+) -> tuple[dict[str, int | str | None], list[Concern], int]:
     """Figures, warnings, and how many figures were read."""
     places = _places(definition, stream, start, end, in_body)
     figures: dict[str, int | str | None] = {}
-    warnings: list[str] = []
+    warnings: list[Concern] = []
     prefix = definition.attachment
     for item in definition.items:
         missing = [c for c in item.clauses if not any(places[b.key].found for b in c.blanks)]
@@ -384,16 +389,19 @@ def _read_items(
                 if clause not in missing and not place.found:
                     warning = "前后的表中文字找不到，未计入"
                 if warning:
-                    warnings.append(f"{prefix} 第{item.number}项 第{_index(blank.key)}空 {warning}")
+                    kind = ProblemKind.BLANK if warning == UNFILLED else ProblemKind.OTHER
+                    warnings.append(Concern(kind, f"{prefix} 第{item.number}项 第{_index(blank.key)}空 {warning}"))
         if len(missing) == len(item.clauses):
-            warnings.append(
-                f"{prefix} 第{item.number}项 {'邮件正文中未提及' if in_body else '表中找不到，未计入'}"
-            )
+            where = "邮件正文中未提及" if in_body else "表中找不到，未计入"
+            warnings.append(Concern(ProblemKind.OTHER, f"{prefix} 第{item.number}项 {where}"))
             continue
         for clause in missing:
             numbers = "、".join(_index(b.key) for b in clause.blanks)
             warnings.append(
-                f"{prefix} 第{item.number}项 找不到“{_clause_text(clause)}”这一句，第{numbers}空未计入"
+                Concern(
+                    ProblemKind.OTHER,
+                    f"{prefix} 第{item.number}项 找不到“{_clause_text(clause)}”这一句，第{numbers}空未计入",
+                )
             )
     warnings.extend(_pair_warnings(definition, figures))
     return figures, warnings, sum(1 for value in figures.values() if value is not None)
@@ -402,7 +410,7 @@ def _read_items(
 # ---------------------------------------------------------------- 附件1: labelled fields
 
 
-def _contact(record: Mapping[str, str], attachment: str) -> tuple[Contact, list[str]]:
+def _contact(record: Mapping[str, str], attachment: str) -> tuple[Contact, list[Concern]]:
     values = {key: value for key, value in record.items() if value}
     warnings = []
     if "email" in values:
@@ -410,14 +418,16 @@ def _contact(record: Mapping[str, str], attachment: str) -> tuple[Contact, list[
         if _EMAIL.fullmatch(email):
             values["email"] = email
         else:
-            warnings.append(f"{attachment} 电子邮箱“{values['email']}”不像邮箱地址，请核实")
+            odd = f"{attachment} 电子邮箱“{values['email']}”不像邮箱地址，请核实"
+            warnings.append(Concern(ProblemKind.SUSPICIOUS, odd))
     return Contact(**values), warnings
 
 
 def _contacts(
     definition: FormDefinition, records: Sequence[Mapping[str, str]]
-) -> tuple[tuple[Contact, ...], tuple[str, ...]]:
-    contacts, warnings = [], []
+) -> tuple[tuple[Contact, ...], tuple[Concern, ...]]:
+    contacts: list[Contact] = []
+    warnings: list[Concern] = []
     for record in records:
         contact, problems = _contact(record, definition.attachment)
         contacts.append(contact)
@@ -425,9 +435,10 @@ def _contacts(
         empty = [f.name for f in definition.fields if not record.get(f.key)]
         if empty:
             who = record.get("name") or "联络员"
-            warnings.append(f"{definition.attachment} {who} 未填写：{'、'.join(empty)}")
+            empty_fields = f"{definition.attachment} {who} 未填写：{'、'.join(empty)}"
+            warnings.append(Concern(ProblemKind.OTHER, empty_fields))  # the blank advice is 附件2's
     if not contacts:
-        warnings.append(f"{definition.attachment} 没有填写联络员信息")
+        warnings.append(Concern(ProblemKind.OTHER, f"{definition.attachment} 没有填写联络员信息"))
     return tuple(contacts), tuple(warnings)
 
 
@@ -442,7 +453,7 @@ def _heading_row(lines: Sequence[Line], number: int, fields: Sequence[Field]) ->
 
 def _read_fields(
     definition: FormDefinition, stream: Stream, lines: Sequence[Line], start: int, end: int
-) -> tuple[tuple[Contact, ...], tuple[str, ...]]:
+) -> tuple[tuple[Contact, ...], tuple[Concern, ...]]:
     """Liaisons: label cells each followed by its value, or labels as column headings."""
     numbers = stream.lines_between(start, end)
     for number in numbers:
@@ -472,14 +483,14 @@ def _cell(line: Line, column: int) -> str:
 
 def _read_columns(
     definition: FormDefinition, lines: Sequence[Line], numbers: range
-) -> tuple[tuple[MediaRow, ...], tuple[str, ...]]:
+) -> tuple[tuple[MediaRow, ...], tuple[Concern, ...]]:
     heading = next(
         (n for n in numbers if len(set(_label_cells(lines[n], definition.fields).values())) >= 3),
         None,
     )
     if heading is None:
         names = "、".join(f.name for f in definition.fields)
-        return (), (f"{definition.attachment} 找不到表头（{names}），未读取",)
+        return (), (Concern(ProblemKind.OTHER, f"{definition.attachment} 找不到表头（{names}），未读取"),)
     columns = _label_cells(lines[heading], definition.fields)
     numbering = definition.fields[0].key
     printed = {fold(text) for text in definition.preprinted}

@@ -21,6 +21,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from parsers.concerns import Concern
+from store.model import ProblemKind
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 THUMBNAIL_PX = 240
 # Pillow refuses to open larger images (a "decompression bomb"). 100 megapixels is above any
@@ -40,7 +43,7 @@ class ImageFacts:
     taken: datetime | None  # EXIF DateTimeOriginal, aware
     phash: str | None  # 64-bit perceptual hash as 16 hex digits
     thumbnail: bytes | None  # JPEG, longest side at most THUMBNAIL_PX, upright
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Concern, ...] = ()
 
 
 def read_image(data: bytes, *, zone: tzinfo = BEIJING) -> ImageFacts:
@@ -69,9 +72,13 @@ def read_image(data: bytes, *, zone: tzinfo = BEIJING) -> ImageFacts:
         return ImageFacts(image.format, width, height, taken, phash, thumbnail)
 
 
-_TOO_LARGE = f"图片超过 {MAX_PIXELS // 1_000_000} 百万像素，疑似“图片炸弹”，未读取，按原样归档"
-_UNREADABLE = "图片无法识别（可能已损坏或不是图片），按原样归档"
-_DAMAGED = "图片已损坏（可能没有传完整），未生成缩略图，按原样归档"
+# A photo is archived as sent whatever is wrong with it: the advice for a document that will
+# not open (save it again from Word) does not fit.
+_TOO_LARGE = Concern(
+    ProblemKind.OTHER, f"图片超过 {MAX_PIXELS // 1_000_000} 百万像素，疑似“图片炸弹”，未读取，按原样归档"
+)
+_UNREADABLE = Concern(ProblemKind.OTHER, "图片无法识别（可能已损坏或不是图片），按原样归档")
+_DAMAGED = Concern(ProblemKind.OTHER, "图片已损坏（可能没有传完整），未生成缩略图，按原样归档")
 
 
 @functools.cache

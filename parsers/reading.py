@@ -15,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 
+from parsers.concerns import Concern
 from parsers.formreading import FormReading, read_sections
 from parsers.forms import Contact, FormDefinition, MediaRow
 from parsers.layout import (
@@ -26,6 +27,7 @@ from parsers.layout import (
     xls_sections,
     xlsx_sections,
 )
+from store.model import ProblemKind
 
 __all__ = ["Contact", "Converter", "FormReading", "MediaRow", "read_body", "read_document"]
 
@@ -181,14 +183,15 @@ def read_document(
     reading; this function does not raise on a bad file.
     """
     if not data:
-        return (FormReading(None, filename, warnings=(f"“{filename}”是空文件，请单位重新发送",)),)
+        empty = Concern(ProblemKind.OTHER, f"“{filename}”是空文件，请单位重新发送")
+        return (FormReading(None, filename, warnings=(empty,)),)
     try:
         sections = _sections(filename, data, convert)
     except _Unreadable as problem:
-        return (FormReading(None, filename, warnings=(str(problem),)),)
+        return (FormReading(None, filename, warnings=(Concern(ProblemKind.UNREADABLE, str(problem)),)),)
     except Exception as error:  # python-docx, openpyxl, xlrd and lxml raise a zoo on bad input
         log.debug("reading %s failed: %r", filename, error)
-        warning = f"“{filename}”文件已损坏或格式异常，无法读取，请单位重新发送"
+        warning = Concern(ProblemKind.UNREADABLE, f"“{filename}”文件已损坏或格式异常，无法读取，请单位重新发送")
         return (FormReading(None, filename, warnings=(warning,)),)
     return read_sections(sections, definitions, filename)
 

@@ -19,9 +19,10 @@ from parsers.classify import (
     mentioned_deadline,
     units_named_in,
 )
+from parsers.concerns import Concern
 from parsers.message import Message
 from parsers.photochecks import near_duplicate, outside_period
-from store.model import Campaign, Deadline, Kind
+from store.model import Campaign, Deadline, Kind, ProblemKind
 
 if TYPE_CHECKING:  # the readers themselves (images, forms) run in the reading worker
     from parsers.contents import Contents
@@ -38,7 +39,7 @@ class Submission:
     deadline: DeadlineMatch | None
     contents: Contents
     contacts: Mapping[str, str]  # address -> unit, from the 附件1 forms in this message
-    warnings: tuple[str, ...]
+    warnings: tuple[Concern, ...]
 
     @property
     def figures(self) -> Mapping[str, int | str | None]:
@@ -91,9 +92,9 @@ def read_submission(
     if statistics is not None:
         warnings += far_outside(statistics.figures, earlier_figures)
     if not contents.files and not contents.cloud_links:
-        warnings.append("邮件没有附件")
+        warnings.append(Concern(ProblemKind.OTHER, "邮件没有附件"))
     if Kind.WEEKLY in kinds.kinds and contents.statistics is None:
-        warnings.append("没有找到附件2（活动进展情况统计表），请单位补报")
+        warnings.append(Concern(ProblemKind.FORM_MISSING, "没有找到附件2（活动进展情况统计表），请单位补报"))
     return Submission(unit, kinds, deadline, contents, contacts, tuple(warnings))
 
 
@@ -104,7 +105,7 @@ OUTLIER_FLOOR = 100
 OUTLIER_HISTORY = 5  # fewer earlier values than this say nothing about what is usual
 
 
-def far_outside(figures: Mapping[str, int | str | None], earlier: Mapping[str, Sequence[int]]) -> list[str]:
+def far_outside(figures: Mapping[str, int | str | None], earlier: Mapping[str, Sequence[int]]) -> list[Concern]:
     """Warnings for figures far above what the units have filed for the same blank before."""
     warnings = []
     for key, value in figures.items():
@@ -115,7 +116,10 @@ def far_outside(figures: Mapping[str, int | str | None], earlier: Mapping[str, S
         if usual > 0 and value > OUTLIER_FACTOR * usual:
             item, blank = key.split(".", 1)
             warnings.append(
-                f"附件2 第{item}项 第{blank}空 填报 {value}，远高于各单位以往的数值（中位数 {usual:g}），请核实"
+                Concern(
+                    ProblemKind.SUSPICIOUS,
+                    f"附件2 第{item}项 第{blank}空 填报 {value}，远高于各单位以往的数值（中位数 {usual:g}），请核实",
+                )
             )
     return warnings
 
@@ -136,7 +140,7 @@ def _photo_warnings(
     deadline: Deadline,
     received_at: datetime,
     earlier_photos: Mapping[str, str],
-) -> list[str]:
+) -> list[Concern]:
     index = campaign.deadlines.index(deadline)
     start = campaign.deadlines[index - 1].due if index else campaign.start
     warnings = []
@@ -145,10 +149,10 @@ def _photo_warnings(
         if photo.taken is not None:
             late_or_early = outside_period(photo.taken, start, max(received_at, deadline.due))
             if late_or_early:
-                warnings.append(f"“{photo.name}”：{late_or_early}")
+                warnings.append(Concern(ProblemKind.SUSPICIOUS, f"“{photo.name}”：{late_or_early}"))
         if photo.phash is not None:
             again = near_duplicate(photo.phash, {**earlier_photos, **seen_here})
             if again:
-                warnings.append(f"“{photo.name}”：{again}")
+                warnings.append(Concern(ProblemKind.SUSPICIOUS, f"“{photo.name}”：{again}"))
             seen_here[photo.phash] = f"本邮件中的“{photo.name}”"
     return warnings

@@ -42,6 +42,17 @@ _KIND_LABELS = {
 }
 
 
+class ProblemKind(enum.StrEnum):
+    """What is wrong with something a unit sent; the acknowledgment's advice for each kind is
+    in notify's templates (`_advice.j2`)."""
+
+    BLANK = "blank"  # blanks of 附件2 left empty
+    UNREADABLE = "unreadable"  # a document that could not be opened
+    SUSPICIOUS = "suspicious"  # a figure or a photo that looks wrong
+    FORM_MISSING = "form_missing"  # an expected form is not among the files
+    OTHER = "other"
+
+
 class State(enum.StrEnum):
     """Where a unit stands against one deadline."""
 
