@@ -35,6 +35,7 @@ from store.lock import exclusive
 from tests.mailfactory import auto_reply, county_mail
 from tests.servers import wait_until
 from tests.test_images import encode, scene
+from tests.test_servers import running
 
 FILES = Path(__file__).parent / "cases" / "files"
 DEFINITIONS = builtin_definitions()
@@ -233,23 +234,15 @@ with Readers(builtin_definitions(), None, BEIJING) as readers:
 """
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 def test_a_poll_killed_outright_takes_its_worker_and_the_worker_server_with_it(tmp_path: Path) -> None:
     path = _spooled(tmp_path, "1", _photo_mail(1))
     poll = subprocess.Popen([sys.executable, "-c", _KEPT_BUSY, str(path)], stdout=subprocess.PIPE, text=True)
     assert poll.stdout is not None
     worker, server = (int(pid) for pid in poll.stdout.readline().split())
-    assert _running(worker) and _running(server)
+    assert running(worker) and running(server)
     poll.kill()  # SIGKILL: nothing of the poll runs any more
     poll.wait()
-    assert wait_until(lambda: not _running(worker) and not _running(server), 10.0)
+    assert wait_until(lambda: not running(worker) and not running(server), 10.0)
 
 
 _NO_PROCESSES = """
