@@ -84,9 +84,9 @@ def read_contents(
     for item in files:
         kind = sniff(item.data, item.filename)
         warnings.extend(kind.notes)
-        if kind.encrypted:
-            problem = ProblemKind.UNREADABLE if kind.format in _FORM_FORMATS else ProblemKind.OTHER
-            warnings.append(Concern(problem, f"“{item.filename}”设有密码，无法打开，请单位发送不加密的文件"))
+        if kind.encrypted:  # only ever an Office file (sniff)
+            locked = f"“{item.filename}”设有密码，无法打开，请单位发送不加密的文件"
+            warnings.append(Concern(ProblemKind.UNREADABLE, locked))
         elif kind.format in IMAGES:
             facts = read_image(item.data, zone=zone)
             warnings.extend(facts.warnings)
