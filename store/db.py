@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from store import schema
 from store.database import Database
-from store.durable import write_durably
+from store.durable import fsync_folder, write_durably
 from store.model import Campaign, Kind, Outcome, State
 from store.names import numbered, safe_name
 from store.schema import from_text, to_text
@@ -359,12 +359,12 @@ class Store:
                 target = self.data_dir / relative
                 if not target.parent.is_dir():
                     target.parent.mkdir()
-                    _fsync_folder(self.spool_dir)  # the new folder's own entry
+                    fsync_folder(self.spool_dir)  # the new folder's own entry
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            _fsync_folder(target.parent)
+            fsync_folder(target.parent)
             yield key, Spooled(str(relative), digest.hexdigest(), size)
 
     def raw_file(self, relative: str) -> Path:
@@ -941,15 +941,6 @@ def _new_id(result: CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the names in `folder` (new, renamed) survive a crash."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_of(path: Path) -> str:
