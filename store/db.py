@@ -307,32 +307,14 @@ class Store:
         return self._insert(seen, outcome=outcome, reason=reason, duplicate_of=duplicate_of)
 
     def keep_raw(self, seen: Seen, raw: bytes) -> Kept | Duplicate:
-        """Spool the raw bytes durably and record the message as pending.
-
-        Identical bytes kept before (the same mail in another folder or under another UID)
-        are recorded as a duplicate of the first instead.
-        """
-        digest = hashlib.sha256(raw).hexdigest()
-        original = self.original_of(None, digest)
-        if original is not None:
-            row = self._insert(
-                seen,
-                outcome=Outcome.DUPLICATE,
-                reason=f"与 #{original} 内容完全相同",
-                duplicate_of=original,
-                sha256=digest,
-            )
-            return Duplicate(row, original)
-        relative = self._spool(raw, digest)
-        row = self._insert(
-            seen, outcome=Outcome.PENDING, reason="", sha256=digest, raw_path=str(relative)
-        )
-        return Kept(row, seen.received_at, 0, self.data_dir / relative)
-
-    def _spool(self, raw: bytes, digest: str) -> Path:
-        relative = Path("raw") / digest[:2] / f"{digest}.eml"
-        write_durably(self.data_dir / relative, raw)
-        return relative
+        """One message, not recorded yet, through `spool` and `recording` as a poll keeps it:
+        pending, or a duplicate of identical bytes kept before (the same mail in another
+        folder or under another UID). No attempt is counted."""
+        [(_, spooled)] = self.spool([(seen.uid, (raw,))])
+        with self.recording() as recording:
+            kept = recording.kept(seen, spooled, attempted=False)
+        assert kept is not None, f"message {seen.uid} of {seen.source} is recorded already"
+        return kept
 
     def spool(self, bodies: Iterable[tuple[K, Iterable[bytes]]]) -> Iterator[tuple[K, Spooled]]:
         """Write message bodies, each arriving in pieces, durably to the spool under their hash.
